@@ -1,0 +1,466 @@
+"""Domain values: the enums and frozen records the faces receive from the engine.
+
+Enum values are the exact strings of the original system's Go enums, so operators and
+tools that know certctl read the same words here. Nothing in this module does I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+DEFAULT_ALERT_THRESHOLDS_DAYS: tuple[int, ...] = (30, 14, 7, 0)
+"""Days before expiry at which an expiration warning goes out, unless a policy says otherwise."""
+
+SHORT_LIVED_MAX_TTL_SECONDS = 3600
+"""A profile whose max TTL is under this (and allows it) issues short-lived certificates."""
+
+
+class CertificateStatus(StrEnum):
+    PENDING = "Pending"
+    ACTIVE = "Active"
+    EXPIRING = "Expiring"
+    EXPIRED = "Expired"
+    RENEWAL_IN_PROGRESS = "RenewalInProgress"
+    FAILED = "Failed"
+    REVOKED = "Revoked"
+    ARCHIVED = "Archived"
+
+
+class JobType(StrEnum):
+    ISSUANCE = "Issuance"
+    RENEWAL = "Renewal"
+    DEPLOYMENT = "Deployment"
+    VALIDATION = "Validation"
+
+
+class JobStatus(StrEnum):
+    PENDING = "Pending"
+    AWAITING_CSR = "AwaitingCSR"
+    AWAITING_APPROVAL = "AwaitingApproval"
+    RUNNING = "Running"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    CANCELLED = "Cancelled"
+
+
+ACTIVE_JOB_STATUSES: frozenset[JobStatus] = frozenset(
+    {JobStatus.PENDING, JobStatus.AWAITING_CSR, JobStatus.AWAITING_APPROVAL, JobStatus.RUNNING}
+)
+
+
+class VerificationStatus(StrEnum):
+    PENDING = "pending"
+    SUCCESS = "success"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class RevocationReason(StrEnum):
+    """RFC 5280 CRL reason codes, named as in the original system."""
+
+    UNSPECIFIED = "unspecified"
+    KEY_COMPROMISE = "keyCompromise"
+    CA_COMPROMISE = "caCompromise"
+    AFFILIATION_CHANGED = "affiliationChanged"
+    SUPERSEDED = "superseded"
+    CESSATION_OF_OPERATION = "cessationOfOperation"
+    CERTIFICATE_HOLD = "certificateHold"
+    PRIVILEGE_WITHDRAWN = "privilegeWithdrawn"
+
+    @property
+    def code(self) -> int:
+        return _REVOCATION_CODES[self]
+
+
+_REVOCATION_CODES: dict[RevocationReason, int] = {
+    RevocationReason.UNSPECIFIED: 0,
+    RevocationReason.KEY_COMPROMISE: 1,
+    RevocationReason.CA_COMPROMISE: 2,
+    RevocationReason.AFFILIATION_CHANGED: 3,
+    RevocationReason.SUPERSEDED: 4,
+    RevocationReason.CESSATION_OF_OPERATION: 5,
+    RevocationReason.CERTIFICATE_HOLD: 6,
+    RevocationReason.PRIVILEGE_WITHDRAWN: 9,
+}
+
+
+class NotificationType(StrEnum):
+    EXPIRATION_WARNING = "ExpirationWarning"
+    RENEWAL_SUCCESS = "RenewalSuccess"
+    RENEWAL_FAILURE = "RenewalFailure"
+    DEPLOYMENT_SUCCESS = "DeploymentSuccess"
+    DEPLOYMENT_FAILURE = "DeploymentFailure"
+    POLICY_VIOLATION = "PolicyViolation"
+    REVOCATION = "Revocation"
+
+
+class NotificationChannel(StrEnum):
+    EMAIL = "Email"
+    WEBHOOK = "Webhook"
+    SLACK = "Slack"
+    TEAMS = "Teams"
+    PAGERDUTY = "PagerDuty"
+    OPSGENIE = "OpsGenie"
+
+
+class NotificationStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    READ = "read"
+
+
+class PolicyType(StrEnum):
+    ALLOWED_ISSUERS = "AllowedIssuers"
+    ALLOWED_DOMAINS = "AllowedDomains"
+    REQUIRED_METADATA = "RequiredMetadata"
+    ALLOWED_ENVIRONMENTS = "AllowedEnvironments"
+    RENEWAL_LEAD_TIME = "RenewalLeadTime"
+
+
+class PolicySeverity(StrEnum):
+    WARNING = "Warning"
+    ERROR = "Error"
+    CRITICAL = "Critical"
+
+
+class DiscoveryStatus(StrEnum):
+    UNMANAGED = "Unmanaged"
+    MANAGED = "Managed"
+    DISMISSED = "Dismissed"
+
+
+class KeyAlgorithm(StrEnum):
+    RSA = "RSA"
+    ECDSA = "ECDSA"
+    ED25519 = "Ed25519"
+
+
+class ExtendedKeyUsage(StrEnum):
+    SERVER_AUTH = "serverAuth"
+    CLIENT_AUTH = "clientAuth"
+    CODE_SIGNING = "codeSigning"
+    EMAIL_PROTECTION = "emailProtection"
+    TIME_STAMPING = "timeStamping"
+    OCSP_SIGNING = "OCSPSigning"
+
+
+class IssuerType(StrEnum):
+    ACME = "ACME"
+    GENERIC_CA = "GenericCA"
+    STEP_CA = "StepCA"
+    OPENSSL = "OpenSSL"
+    VAULT_PKI = "VaultPKI"
+
+
+class TargetType(StrEnum):
+    NGINX = "NGINX"
+    APACHE = "Apache"
+    HAPROXY = "HAProxy"
+    F5 = "F5"
+    IIS = "IIS"
+    TRAEFIK = "Traefik"
+    CADDY = "Caddy"
+    ENVOY = "Envoy"
+    POSTFIX = "Postfix"
+    DOVECOT = "Dovecot"
+    PKCS12 = "PKCS12"
+    JAVA_KEYSTORE = "JavaKeystore"
+    FILES = "Files"
+
+
+class AgentStatus(StrEnum):
+    ONLINE = "Online"
+    OFFLINE = "Offline"
+    DEGRADED = "Degraded"
+
+
+class ActorType(StrEnum):
+    USER = "User"
+    SYSTEM = "System"
+    AGENT = "Agent"
+
+
+class MembershipType(StrEnum):
+    INCLUDE = "include"
+    EXCLUDE = "exclude"
+
+
+class SortOrder(StrEnum):
+    ASC = "asc"
+    DESC = "desc"
+
+
+class CertificateSortField(StrEnum):
+    """Columns the inventory can be sorted by (each backed by an index)."""
+
+    NAME = "name"
+    COMMON_NAME = "common_name"
+    EXPIRES_AT = "expires_at"
+    CREATED_AT = "created_at"
+    UPDATED_AT = "updated_at"
+    STATUS = "status"
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who performs a change; written into every audit event."""
+
+    name: str
+    type: ActorType = ActorType.USER
+
+    @classmethod
+    def system(cls, name: str = "system") -> Actor:
+        return cls(name, ActorType.SYSTEM)
+
+
+@dataclass(frozen=True, slots=True)
+class Team:
+    id: str
+    name: str
+    description: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    id: str
+    name: str
+    email: str
+    team_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class KeyAlgorithmRule:
+    """One allowed key algorithm of a profile with its minimum size in bits."""
+
+    algorithm: KeyAlgorithm
+    min_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    id: str
+    name: str
+    description: str
+    allowed_key_algorithms: tuple[KeyAlgorithmRule, ...]
+    max_ttl_seconds: int
+    allowed_ekus: tuple[ExtendedKeyUsage, ...]
+    required_san_patterns: tuple[str, ...]
+    spiffe_uri_pattern: str
+    allow_short_lived: bool
+    requires_approval: bool
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def is_short_lived(self) -> bool:
+        return self.allow_short_lived and 0 < self.max_ttl_seconds < SHORT_LIVED_MAX_TTL_SECONDS
+
+
+@dataclass(frozen=True, slots=True)
+class RenewalPolicy:
+    id: str
+    name: str
+    renewal_window_days: int
+    auto_renew: bool
+    max_retries: int
+    retry_interval_minutes: int
+    alert_thresholds_days: tuple[int, ...]
+    certificate_profile_id: str | None
+    agent_group_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def effective_alert_thresholds(self) -> tuple[int, ...]:
+        return self.alert_thresholds_days or DEFAULT_ALERT_THRESHOLDS_DAYS
+
+
+@dataclass(frozen=True, slots=True)
+class Issuer:
+    """An issuer's configuration; secret fields are shown redacted."""
+
+    id: str
+    name: str
+    type: IssuerType
+    config: dict[str, Any]
+    secret_fields: tuple[str, ...]
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A deployment target's configuration; secret fields are shown redacted."""
+
+    id: str
+    name: str
+    type: TargetType
+    agent_id: str | None
+    config: dict[str, Any]
+    secret_fields: tuple[str, ...]
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    id: str
+    name: str
+    hostname: str
+    status: AgentStatus
+    last_heartbeat_at: datetime | None
+    registered_at: datetime
+    os: str
+    architecture: str
+    ip_address: str
+    version: str
+
+
+@dataclass(frozen=True, slots=True)
+class Certificate:
+    """A managed certificate as the inventory shows it."""
+
+    id: str
+    name: str
+    common_name: str
+    sans: tuple[str, ...]
+    environment: str
+    owner_id: str | None
+    team_id: str | None
+    issuer_id: str
+    renewal_policy_id: str
+    certificate_profile_id: str | None
+    status: CertificateStatus
+    expires_at: datetime | None
+    tags: dict[str, str]
+    target_ids: tuple[str, ...]
+    current_version_id: str | None
+    last_renewal_at: datetime | None
+    last_deployment_at: datetime | None
+    revoked_at: datetime | None
+    revocation_reason: RevocationReason | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateVersion:
+    """One issued certificate of a managed certificate; the PEM chain is leaf first."""
+
+    id: str
+    certificate_id: str
+    serial_number: str
+    fingerprint_sha256: str
+    subject_cn: str
+    issuer_dn: str
+    not_before: datetime
+    not_after: datetime
+    key_algorithm: KeyAlgorithm | None
+    key_size: int
+    pem_chain: str
+    csr_pem: str
+    has_private_key: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateFilter:
+    """What to show of the inventory. Empty fields do not filter."""
+
+    statuses: tuple[CertificateStatus, ...] = ()
+    issuer_id: str | None = None
+    owner_id: str | None = None
+    team_id: str | None = None
+    profile_id: str | None = None
+    environment: str | None = None
+    expiring_within_days: int | None = None
+    query: str | None = None
+    include_archived: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a list, with the opaque cursor of the next page (None at the end)."""
+
+    items: tuple[T, ...]
+    next_cursor: str | None
+    total: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    id: str
+    sequence: int
+    actor: str
+    actor_type: ActorType
+    action: str
+    resource_type: str
+    resource_id: str
+    details: dict[str, Any]
+    timestamp: datetime
+    previous_hash: str
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuditVerification:
+    """Result of walking the audit chain."""
+
+    ok: bool
+    events_checked: int
+    first_broken_sequence: int | None = None
+    first_broken_event_id: str | None = None
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiryBuckets:
+    expired: int
+    days_0_7: int
+    days_8_30: int
+    days_31_90: int
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryStats:
+    total: int
+    by_status: dict[str, int]
+    expiry: ExpiryBuckets
+    by_issuer: dict[str, int]
+    computed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: str
+    type: JobType
+    certificate_id: str
+    target_id: str | None
+    agent_id: str | None
+    status: JobStatus
+    attempts: int
+    max_attempts: int
+    last_error: str | None
+    scheduled_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    created_at: datetime
+    requested_by: str
+    verification_status: VerificationStatus = VerificationStatus.PENDING
+    details: dict[str, Any] = field(default_factory=dict)

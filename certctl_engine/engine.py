@@ -1,0 +1,107 @@
+"""The Engine: the one object every face holds.
+
+It opens the store, brings its schema up to date, loads the secret key and wires the
+services together. Faces call services through it and get domain values back; they never
+see the store.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from types import TracebackType
+
+from certctl_engine.errors import IntegrityError, StoreError
+from certctl_engine.secretbox import SecretBox
+from certctl_engine.services.audit import AuditService
+from certctl_engine.services.certificates import CertificateService
+from certctl_engine.services.context import ServiceContext, system_clock
+from certctl_engine.services.issuers import IssuerService
+from certctl_engine.services.ownership import OwnershipService
+from certctl_engine.services.profiles import ProfileService
+from certctl_engine.services.renewal_policies import RenewalPolicyService
+from certctl_engine.services.stats import StatsService
+from certctl_engine.services.targets import TargetService
+from certctl_engine.store import Store, StoreLocation, UpgradeReport, resolve_location
+from certctl_engine.store.models import StoreMetaModel
+
+_SECRET_CHECK_KEY = "secret_key_check"
+_SECRET_CHECK_TEXT = b"certctl secret key check"
+
+
+class Engine:
+    """An open certctl installation: store, secret key, clock and services."""
+
+    def __init__(self, store: Store, secrets: SecretBox, clock: Callable[[], datetime] = system_clock) -> None:
+        self.store = store
+        self.context = ServiceContext(store=store, secrets=secrets, clock=clock)
+        self.audit = AuditService(self.context)
+        self.ownership = OwnershipService(self.context, self.audit)
+        self.profiles = ProfileService(self.context, self.audit)
+        self.renewal_policies = RenewalPolicyService(self.context, self.audit)
+        self.issuers = IssuerService(self.context, self.audit)
+        self.targets = TargetService(self.context, self.audit)
+        self.certificates = CertificateService(self.context, self.audit, self.renewal_policies)
+        self.stats = StatsService(self.context)
+
+    @classmethod
+    def open(
+        cls,
+        url_or_path: str | None = None,
+        *,
+        env: Mapping[str, str] | None = None,
+        clock: Callable[[], datetime] = system_clock,
+        upgrade: bool = True,
+    ) -> Engine:
+        """Open (creating if needed) the store at ``url_or_path``, ``$CERTCTL_DATABASE_URL`` or the default."""
+        env = os.environ if env is None else env
+        location = resolve_location(url_or_path, env)
+        store = Store.open(location, upgrade=upgrade)
+        try:
+            secrets = SecretBox.for_store(location.data_dir, env)
+            _check_secret_key(store, secrets)
+        except BaseException:
+            store.close()
+            raise
+        return cls(store, secrets, clock)
+
+    @property
+    def location(self) -> StoreLocation:
+        return self.store.location
+
+    @property
+    def upgrade_report(self) -> UpgradeReport | None:
+        return self.store.upgrade_report
+
+    def now(self) -> datetime:
+        return self.context.now()
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def _check_secret_key(store: Store, secrets: SecretBox) -> None:
+    """Refuse to run with a key that cannot read this store's secrets, before anything is written."""
+    with store.write():
+        row = StoreMetaModel.get_or_none(StoreMetaModel.key == _SECRET_CHECK_KEY)
+        if row is None:
+            StoreMetaModel.create(key=_SECRET_CHECK_KEY, value=secrets.encrypt(_SECRET_CHECK_TEXT, "store"))
+            return
+    try:
+        ok = secrets.decrypt(row.value, "store") == _SECRET_CHECK_TEXT
+    except IntegrityError:
+        ok = False
+    if not ok:
+        raise StoreError(
+            f"the secret key ({secrets.source}) is not the one this store's secrets were written with; "
+            "set CERTCTL_SECRET_KEY to the original key or restore the original key file"
+        )

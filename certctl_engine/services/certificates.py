@@ -1,0 +1,551 @@
+"""The certificate inventory: managed certificates, their versions and the list behind every view.
+
+Lists page by keyset (the last row's sort value and id) over indexes that start with the
+filter column and end with ``(sort column, id)``, so a page costs the same at row 50 and
+at row 99,950, and a 100,000-certificate inventory never needs to be read whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import peewee
+
+from certctl_engine.domain import (
+    Actor,
+    Certificate,
+    CertificateFilter,
+    CertificateSortField,
+    CertificateStatus,
+    CertificateVersion,
+    KeyAlgorithm,
+    Page,
+    RevocationReason,
+    SortOrder,
+)
+from certctl_engine.errors import Conflict, InvalidInput, NotFound
+from certctl_engine.ids import new_id
+from certctl_engine.services.audit import AuditService
+from certctl_engine.services.context import ServiceContext
+from certctl_engine.services.paging import check_limit, decode_cursor, encode_cursor
+from certctl_engine.services.renewal_policies import RenewalPolicyService
+from certctl_engine.services.validation import optional_id, parse_enum, require_tags, require_text
+from certctl_engine.store.fields import UTCDateTimeField
+from certctl_engine.store.migrations import search_text_for
+from certctl_engine.store.models import (
+    NOT_ISSUED,
+    CertificateModel,
+    CertificateSANModel,
+    CertificateTargetModel,
+    CertificateVersionModel,
+    IssuerModel,
+    OwnerModel,
+    ProfileModel,
+    RenewalPolicyModel,
+    TargetModel,
+    TeamModel,
+)
+
+_UNSET: Any = object()
+MAX_SANS = 500
+
+_SORT_COLUMNS: dict[CertificateSortField, peewee.Field] = {
+    CertificateSortField.NAME: CertificateModel.name,
+    CertificateSortField.COMMON_NAME: CertificateModel.common_name,
+    CertificateSortField.EXPIRES_AT: CertificateModel.expires_at,
+    CertificateSortField.CREATED_AT: CertificateModel.created_at,
+    CertificateSortField.UPDATED_AT: CertificateModel.updated_at,
+    CertificateSortField.STATUS: CertificateModel.status,
+}
+_TIME_SORTS = {CertificateSortField.EXPIRES_AT, CertificateSortField.CREATED_AT, CertificateSortField.UPDATED_AT}
+
+
+def normalize_sans(values: Iterable[str]) -> tuple[str, ...]:
+    """SANs trimmed, lower-cased (except URIs), de-duplicated, order kept; obviously bad ones refused."""
+    result: list[str] = []
+    for raw in values:
+        if not isinstance(raw, str):
+            raise InvalidInput(f"SAN {raw!r} must be text", field="sans")
+        value = raw.strip()
+        if not value:
+            continue
+        if len(value) > 512 or any(ch.isspace() or ord(ch) < 32 for ch in value):
+            raise InvalidInput(f"SAN '{value[:80]}' is not a valid name (too long or contains spaces)", field="sans")
+        if "://" not in value:
+            value = value.lower()
+        if value not in result:
+            result.append(value)
+    if len(result) > MAX_SANS:
+        raise InvalidInput(f"a certificate can have at most {MAX_SANS} SANs, got {len(result)}", field="sans")
+    return tuple(result)
+
+
+def _version(row: CertificateVersionModel) -> CertificateVersion:
+    return CertificateVersion(
+        id=row.id,
+        certificate_id=row.certificate_id,
+        serial_number=row.serial_number,
+        fingerprint_sha256=row.fingerprint_sha256,
+        subject_cn=row.subject_cn,
+        issuer_dn=row.issuer_dn,
+        not_before=row.not_before,
+        not_after=row.not_after,
+        key_algorithm=KeyAlgorithm(row.key_algorithm) if row.key_algorithm else None,
+        key_size=row.key_size,
+        pem_chain=row.pem_chain,
+        csr_pem=row.csr_pem,
+        has_private_key=row.private_key_encrypted is not None,
+        created_at=row.created_at,
+    )
+
+
+class CertificateService:
+    def __init__(self, ctx: ServiceContext, audit: AuditService, policies: RenewalPolicyService) -> None:
+        self._ctx = ctx
+        self._audit = audit
+        self._policies = policies
+
+    # ------------------------------------------------------------------ reading
+    def _row(self, certificate_id: str) -> CertificateModel:
+        row = CertificateModel.get_or_none(CertificateModel.id == certificate_id)
+        if row is None:
+            raise NotFound("certificate", certificate_id, hint="list certificates (certctl certs list) to find its id")
+        return row
+
+    def _to_domain(
+        self, rows: Sequence[CertificateModel], *, sans: dict[str, list[str]] | None = None
+    ) -> list[Certificate]:
+        ids = [r.id for r in rows]
+        if sans is None:
+            sans = {}
+            if ids:
+                for cert_id, value in (
+                    CertificateSANModel.select(CertificateSANModel.certificate, CertificateSANModel.value)
+                    .where(CertificateSANModel.certificate.in_(ids))
+                    .tuples()
+                ):
+                    sans.setdefault(cert_id, []).append(value)
+        targets: dict[str, list[str]] = {}
+        if ids:
+            for cert_id, target_id in (
+                CertificateTargetModel.select(CertificateTargetModel.certificate, CertificateTargetModel.target)
+                .where(CertificateTargetModel.certificate.in_(ids))
+                .tuples()
+            ):
+                targets.setdefault(cert_id, []).append(target_id)
+        return [
+            Certificate(
+                id=r.id,
+                name=r.name,
+                common_name=r.common_name,
+                sans=tuple(sorted(sans.get(r.id, []))),
+                environment=r.environment,
+                owner_id=r.owner_id,
+                team_id=r.team_id,
+                issuer_id=r.issuer_id,
+                renewal_policy_id=r.renewal_policy_id,
+                certificate_profile_id=r.certificate_profile_id,
+                status=CertificateStatus(r.status),
+                expires_at=None if r.expires_at >= NOT_ISSUED else r.expires_at,
+                tags=dict(r.tags or {}),
+                target_ids=tuple(sorted(targets.get(r.id, []))),
+                current_version_id=r.current_version_id,
+                last_renewal_at=r.last_renewal_at,
+                last_deployment_at=r.last_deployment_at,
+                revoked_at=r.revoked_at,
+                revocation_reason=RevocationReason(r.revocation_reason) if r.revocation_reason else None,
+                created_at=r.created_at,
+                updated_at=r.updated_at,
+            )
+            for r in rows
+        ]
+
+    def get(self, certificate_id: str) -> Certificate:
+        return self._to_domain([self._row(certificate_id)])[0]
+
+    def find_by_name(self, name: str) -> Certificate | None:
+        row = CertificateModel.get_or_none(CertificateModel.name == name)
+        return self._to_domain([row])[0] if row else None
+
+    def _filtered(self, flt: CertificateFilter) -> peewee.ModelSelect:
+        query = CertificateModel.select()
+        now = self._ctx.now()
+        if flt.statuses:
+            query = query.where(CertificateModel.status.in_([s.value for s in flt.statuses]))
+        elif not flt.include_archived:
+            query = query.where(CertificateModel.status != CertificateStatus.ARCHIVED.value)
+        for column, value in (
+            (CertificateModel.issuer, flt.issuer_id),
+            (CertificateModel.owner, flt.owner_id),
+            (CertificateModel.team, flt.team_id),
+            (CertificateModel.certificate_profile, flt.profile_id),
+        ):
+            if value:
+                query = query.where(column == value)
+        if flt.environment:
+            query = query.where(CertificateModel.environment == flt.environment)
+        if flt.expiring_within_days is not None:
+            if flt.expiring_within_days < 0 or flt.expiring_within_days > 36_500:
+                raise InvalidInput("expiring_within_days must be between 0 and 36500", field="expiring_within_days")
+            query = query.where(
+                (CertificateModel.expires_at >= now)
+                & (CertificateModel.expires_at <= now + timedelta(days=flt.expiring_within_days))
+            )
+        if flt.query:
+            needle = flt.query.strip().lower()
+            if len(needle) > 255:
+                raise InvalidInput("the search text is longer than 255 characters", field="query")
+            if needle:
+                escaped = needle.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+                query = query.where(
+                    peewee.NodeList(
+                        (
+                            CertificateModel.search_text,
+                            peewee.SQL("LIKE"),
+                            peewee.Value(f"%{escaped}%"),
+                            peewee.SQL("ESCAPE '!'"),
+                        )
+                    )
+                )
+        return query
+
+    def list(
+        self,
+        flt: CertificateFilter | None = None,
+        *,
+        sort: CertificateSortField | str = CertificateSortField.EXPIRES_AT,
+        order: SortOrder | str = SortOrder.ASC,
+        limit: int | None = None,
+        cursor: str | None = None,
+        with_total: bool = False,
+    ) -> Page[Certificate]:
+        """One page of the inventory, filtered and sorted; pass ``next_cursor`` back for the next."""
+        flt = flt or CertificateFilter()
+        sort_field = parse_enum(CertificateSortField, sort, "sort field")
+        sort_order = parse_enum(SortOrder, order, "sort order")
+        size = check_limit(limit)
+        column = _SORT_COLUMNS[sort_field]
+        base = self._filtered(flt)
+        query = base
+        if cursor:
+            position = decode_cursor("certs", cursor)
+            if position.get("s") != sort_field.value or position.get("o") != sort_order.value:
+                raise InvalidInput(
+                    "this cursor belongs to a different sort; start again without a cursor", field="cursor"
+                )
+            value, last_id = position.get("v"), position.get("id")
+            if not isinstance(value, str) or not isinstance(last_id, str):
+                raise InvalidInput("invalid cursor for the certificate list", field="cursor")
+            key = peewee.Tuple(column, CertificateModel.id)
+            bound = peewee.Tuple(value, last_id)
+            query = query.where(key > bound if sort_order is SortOrder.ASC else key < bound)
+        if sort_order is SortOrder.ASC:
+            query = query.order_by(column.asc(), CertificateModel.id.asc())
+        else:
+            query = query.order_by(column.desc(), CertificateModel.id.desc())
+        rows = list(query.limit(size + 1))
+        more = len(rows) > size
+        rows = rows[:size]
+        next_cursor = None
+        if more and rows:
+            last = rows[-1]
+            raw_value = getattr(last, column.name)
+            if sort_field in _TIME_SORTS:
+                raw_value = UTCDateTimeField().db_value(raw_value)
+            next_cursor = encode_cursor(
+                "certs", {"s": sort_field.value, "o": sort_order.value, "v": raw_value, "id": last.id}
+            )
+        total = base.count() if with_total else None
+        return Page(tuple(self._to_domain(rows)), next_cursor, total)
+
+    def count(self, flt: CertificateFilter | None = None) -> int:
+        return self._filtered(flt or CertificateFilter()).count()
+
+    # ------------------------------------------------------------------ writing
+    def _check_references(
+        self,
+        *,
+        issuer_id: str | None,
+        owner_id: str | None,
+        team_id: str | None,
+        profile_id: str | None,
+        policy_id: str | None,
+        target_ids: Sequence[str] | None,
+    ) -> None:
+        for model, value, resource in (
+            (IssuerModel, issuer_id, "issuer"),
+            (OwnerModel, owner_id, "owner"),
+            (TeamModel, team_id, "team"),
+            (ProfileModel, profile_id, "profile"),
+            (RenewalPolicyModel, policy_id, "renewal policy"),
+        ):
+            if value and not model.get_or_none(model.id == value):
+                raise NotFound(resource, value, hint=f"list {resource.replace(' ', '_')}s to see the ids")
+        for target_id in target_ids or ():
+            if not TargetModel.get_or_none(TargetModel.id == target_id):
+                raise NotFound("target", target_id, hint="list targets to see the ids")
+
+    def create(
+        self,
+        *,
+        name: str,
+        common_name: str,
+        issuer_id: str,
+        actor: Actor,
+        sans: Sequence[str] = (),
+        renewal_policy_id: str | None = None,
+        owner_id: str | None = None,
+        team_id: str | None = None,
+        certificate_profile_id: str | None = None,
+        environment: str = "",
+        tags: dict[str, str] | None = None,
+        target_ids: Sequence[str] = (),
+        id: str | None = None,
+        status: CertificateStatus = CertificateStatus.PENDING,
+    ) -> Certificate:
+        """Register a managed certificate (no version yet until it is issued or imported)."""
+        name = require_text(name, "name")
+        common_name = require_text(common_name, "common_name", max_length=253)
+        san_values = normalize_sans(sans)
+        environment = require_text(environment, "environment", max_length=64, allow_empty=True)
+        tag_values = require_tags(tags)
+        cert_id = optional_id(id, "id") or new_id("cert")
+        issuer_id = require_text(issuer_id, "issuer_id", max_length=64)
+        targets = list(dict.fromkeys(target_ids))
+        status = parse_enum(CertificateStatus, status, "status")
+        with self._ctx.store.write():
+            if renewal_policy_id is None:
+                renewal_policy_id = self._policies.ensure_default(actor=actor).id
+            owner = OwnerModel.get_or_none(OwnerModel.id == owner_id) if owner_id else None
+            if owner is not None and team_id is None:
+                team_id = owner.team_id
+            self._check_references(
+                issuer_id=issuer_id,
+                owner_id=owner_id,
+                team_id=team_id,
+                profile_id=certificate_profile_id,
+                policy_id=renewal_policy_id,
+                target_ids=targets,
+            )
+            if CertificateModel.get_or_none(CertificateModel.name == name):
+                raise Conflict(f"a certificate named '{name}' already exists; names are unique")
+            if CertificateModel.get_or_none(CertificateModel.id == cert_id):
+                raise Conflict(f"a certificate with id '{cert_id}' already exists")
+            now = self._ctx.now()
+            CertificateModel.create(
+                id=cert_id,
+                name=name,
+                common_name=common_name,
+                environment=environment,
+                owner=owner_id,
+                team=team_id,
+                issuer=issuer_id,
+                renewal_policy=renewal_policy_id,
+                certificate_profile=certificate_profile_id,
+                status=status.value,
+                expires_at=NOT_ISSUED,
+                tags=tag_values,
+                search_text=search_text_for(name, common_name, san_values),
+                created_at=now,
+                updated_at=now,
+            )
+            if san_values:
+                CertificateSANModel.insert_many([{"certificate": cert_id, "value": v} for v in san_values]).execute()
+            if targets:
+                CertificateTargetModel.insert_many([{"certificate": cert_id, "target": t} for t in targets]).execute()
+            self._audit.record(
+                actor,
+                "certificate_created",
+                "certificate",
+                cert_id,
+                {"name": name, "common_name": common_name, "sans": list(san_values), "issuer_id": issuer_id},
+            )
+        return self.get(cert_id)
+
+    def update(
+        self,
+        certificate_id: str,
+        *,
+        actor: Actor,
+        name: str | None = None,
+        environment: str | None = None,
+        owner_id: str | None = _UNSET,
+        team_id: str | None = _UNSET,
+        certificate_profile_id: str | None = _UNSET,
+        renewal_policy_id: str | None = None,
+        tags: dict[str, str] | None = None,
+        target_ids: Sequence[str] | None = None,
+    ) -> Certificate:
+        """Change the management fields; names, owners and targets, never the issued material."""
+        with self._ctx.store.write():
+            row = self._row(certificate_id)
+            if row.status == CertificateStatus.ARCHIVED.value:
+                raise Conflict(f"certificate '{certificate_id}' is archived; archived certificates are read-only")
+            changed: dict[str, Any] = {}
+            if name is not None:
+                name = require_text(name, "name")
+                if CertificateModel.get_or_none((CertificateModel.name == name) & (CertificateModel.id != row.id)):
+                    raise Conflict(f"a certificate named '{name}' already exists; names are unique")
+                changed["name"] = name
+            if environment is not None:
+                changed["environment"] = require_text(environment, "environment", max_length=64, allow_empty=True)
+            if tags is not None:
+                changed["tags"] = require_tags(tags)
+            refs = {
+                "owner": None if owner_id is _UNSET else (optional_id(owner_id, "owner_id") or ""),
+                "team": None if team_id is _UNSET else (optional_id(team_id, "team_id") or ""),
+                "certificate_profile": None
+                if certificate_profile_id is _UNSET
+                else (optional_id(certificate_profile_id, "certificate_profile_id") or ""),
+                "renewal_policy": optional_id(renewal_policy_id, "renewal_policy_id"),
+            }
+            targets = list(dict.fromkeys(target_ids)) if target_ids is not None else None
+            self._check_references(
+                issuer_id=None,
+                owner_id=refs["owner"] or None,
+                team_id=refs["team"] or None,
+                profile_id=refs["certificate_profile"] or None,
+                policy_id=refs["renewal_policy"],
+                target_ids=targets,
+            )
+            for attr, value in refs.items():
+                if value is not None:
+                    changed[attr] = value or None
+            for attr, value in changed.items():
+                setattr(row, attr, value)
+            if "name" in changed:
+                sans = [s.value for s in CertificateSANModel.select().where(CertificateSANModel.certificate == row.id)]
+                row.search_text = search_text_for(row.name, row.common_name, sans)
+            if targets is not None:
+                CertificateTargetModel.delete().where(CertificateTargetModel.certificate == row.id).execute()
+                if targets:
+                    CertificateTargetModel.insert_many(
+                        [{"certificate": row.id, "target": t} for t in targets]
+                    ).execute()
+                changed["target_ids"] = targets
+            if not changed:
+                raise InvalidInput("nothing to update: give at least one field")
+            row.updated_at = self._ctx.now()
+            row.save()
+            self._audit.record(
+                actor,
+                "certificate_updated",
+                "certificate",
+                row.id,
+                {k: (v if isinstance(v, (str, list, dict)) or v is None else str(v)) for k, v in changed.items()},
+            )
+        return self.get(certificate_id)
+
+    def archive(self, certificate_id: str, *, actor: Actor) -> Certificate:
+        """Soft-delete: the certificate leaves the active inventory but keeps its history."""
+        with self._ctx.store.write():
+            row = self._row(certificate_id)
+            if row.status == CertificateStatus.ARCHIVED.value:
+                raise Conflict(f"certificate '{certificate_id}' is already archived")
+            previous = row.status
+            row.status = CertificateStatus.ARCHIVED.value
+            row.updated_at = self._ctx.now()
+            row.save()
+            self._audit.record(actor, "certificate_archived", "certificate", row.id, {"previous_status": previous})
+        return self.get(certificate_id)
+
+    # ------------------------------------------------------------------ versions
+    def list_versions(self, certificate_id: str) -> list[CertificateVersion]:
+        self._row(certificate_id)
+        rows = (
+            CertificateVersionModel.select()
+            .where(CertificateVersionModel.certificate == certificate_id)
+            .order_by(CertificateVersionModel.created_at.desc(), CertificateVersionModel.id.desc())
+        )
+        return [_version(r) for r in rows]
+
+    def get_version(self, version_id: str) -> CertificateVersion:
+        row = CertificateVersionModel.get_or_none(CertificateVersionModel.id == version_id)
+        if row is None:
+            raise NotFound("certificate version", version_id)
+        return _version(row)
+
+    def current_version(self, certificate_id: str) -> CertificateVersion | None:
+        row = self._row(certificate_id)
+        if not row.current_version_id:
+            return None
+        return self.get_version(row.current_version_id)
+
+    def add_version(
+        self,
+        certificate_id: str,
+        pem_chain: str,
+        *,
+        actor: Actor,
+        private_key_pem: bytes | None = None,
+        csr_pem: str = "",
+        created_at: datetime | None = None,
+        action: str = "certificate_version_added",
+        status: CertificateStatus = CertificateStatus.ACTIVE,
+    ) -> CertificateVersion:
+        """Store an issued certificate (leaf first, then its chain) as the current version.
+
+        The leaf is parsed here, so the indexed fields always agree with the PEM; a server-held
+        private key is sealed with the secret box before it touches the store.
+        """
+        from certctl_engine.pki import inspect_certificate, load_certificates
+
+        certs = load_certificates(pem_chain.encode())
+        info = inspect_certificate(certs[0])
+        version_id = new_id("certver")
+        now = created_at or self._ctx.now()
+        with self._ctx.store.write():
+            row = self._row(certificate_id)
+            if CertificateVersionModel.get_or_none(
+                CertificateVersionModel.fingerprint_sha256 == info.fingerprint_sha256
+            ):
+                raise Conflict(
+                    f"certificate {info.fingerprint_sha256[:16]}… is already stored (as a version of some certificate)"
+                )
+            sealed = self._ctx.secrets.encrypt(private_key_pem, f"certver:{version_id}") if private_key_pem else None
+            CertificateVersionModel.create(
+                id=version_id,
+                certificate=certificate_id,
+                serial_number=info.serial_hex,
+                fingerprint_sha256=info.fingerprint_sha256,
+                subject_cn=info.subject_cn,
+                issuer_dn=info.issuer_dn,
+                not_before=info.not_before,
+                not_after=info.not_after,
+                key_algorithm=info.key_algorithm.value,
+                key_size=info.key_size,
+                pem_chain=pem_chain.strip() + "\n",
+                csr_pem=csr_pem,
+                private_key_encrypted=sealed,
+                created_at=now,
+            )
+            row.current_version_id = version_id
+            row.expires_at = info.not_after
+            row.status = status.value
+            row.updated_at = now
+            row.save()
+            self._audit.record(
+                actor,
+                action,
+                "certificate",
+                certificate_id,
+                {
+                    "version_id": version_id,
+                    "serial_number": info.serial_hex,
+                    "fingerprint_sha256": info.fingerprint_sha256,
+                    "not_after": info.not_after.isoformat(),
+                },
+                timestamp=now,
+            )
+        return self.get_version(version_id)
+
+    def private_key_pem(self, version_id: str) -> bytes | None:
+        """The server-held private key of a version, for export and deployment only."""
+        row = CertificateVersionModel.get_or_none(CertificateVersionModel.id == version_id)
+        if row is None:
+            raise NotFound("certificate version", version_id)
+        if row.private_key_encrypted is None:
+            return None
+        return self._ctx.secrets.decrypt(row.private_key_encrypted, f"certver:{version_id}")

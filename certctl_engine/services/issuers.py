@@ -1,0 +1,136 @@
+"""Issuer configurations (which CA, how to reach it). Connectors arrive in later work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from certctl_engine.domain import Actor, Issuer, IssuerType
+from certctl_engine.errors import Conflict, InvalidInput, NotFound
+from certctl_engine.ids import new_id
+from certctl_engine.services import secret_config
+from certctl_engine.services.audit import AuditService
+from certctl_engine.services.context import ServiceContext
+from certctl_engine.services.validation import optional_id, parse_enum, require_mapping, require_text
+from certctl_engine.store.models import CertificateModel, IssuerModel
+
+
+class IssuerService:
+    def __init__(self, ctx: ServiceContext, audit: AuditService) -> None:
+        self._ctx = ctx
+        self._audit = audit
+
+    def _issuer(self, row: IssuerModel) -> Issuer:
+        keys = sorted(secret_config.unseal(self._ctx.secrets, row.secrets_encrypted, f"issuer:{row.id}"))
+        return Issuer(
+            id=row.id,
+            name=row.name,
+            type=IssuerType(row.type),
+            config=secret_config.redacted_view(row.config, keys),
+            secret_fields=tuple(keys),
+            enabled=row.enabled,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    def _row(self, issuer_id: str) -> IssuerModel:
+        row = IssuerModel.get_or_none(IssuerModel.id == issuer_id)
+        if row is None:
+            raise NotFound("issuer", issuer_id, hint="list issuers to see the ids")
+        return row
+
+    def list(self) -> list[Issuer]:
+        return [self._issuer(r) for r in IssuerModel.select().order_by(IssuerModel.name)]
+
+    def get(self, issuer_id: str) -> Issuer:
+        return self._issuer(self._row(issuer_id))
+
+    def connector_config(self, issuer_id: str) -> dict[str, Any]:
+        """The full configuration with secrets, for the issuer connector only; never for display."""
+        row = self._row(issuer_id)
+        return {**row.config, **secret_config.unseal(self._ctx.secrets, row.secrets_encrypted, f"issuer:{row.id}")}
+
+    def create(
+        self,
+        name: str,
+        type: IssuerType | str,
+        config: dict[str, Any] | None = None,
+        *,
+        actor: Actor,
+        id: str | None = None,
+        enabled: bool = True,
+    ) -> Issuer:
+        name = require_text(name, "name")
+        issuer_type = parse_enum(IssuerType, type, "issuer type")
+        plain, secret = secret_config.split_config(require_mapping(config, "config"))
+        issuer_id = optional_id(id, "id") or new_id("issuer")
+        with self._ctx.store.write():
+            if IssuerModel.get_or_none((IssuerModel.name == name) | (IssuerModel.id == issuer_id)):
+                raise Conflict(f"an issuer named '{name}' (or with id '{issuer_id}') already exists")
+            now = self._ctx.now()
+            row = IssuerModel.create(
+                id=issuer_id,
+                name=name,
+                type=issuer_type.value,
+                config=plain,
+                secrets_encrypted=secret_config.seal(self._ctx.secrets, secret, f"issuer:{issuer_id}"),
+                enabled=bool(enabled),
+                created_at=now,
+                updated_at=now,
+            )
+            self._audit.record(
+                actor,
+                "create_issuer",
+                "issuer",
+                issuer_id,
+                {"name": name, "type": issuer_type.value, "secret_fields": sorted(secret)},
+            )
+        return self._issuer(row)
+
+    def update(
+        self,
+        issuer_id: str,
+        *,
+        actor: Actor,
+        name: str | None = None,
+        type: IssuerType | str | None = None,
+        config: dict[str, Any] | None = None,
+        enabled: bool | None = None,
+    ) -> Issuer:
+        with self._ctx.store.write():
+            row = self._row(issuer_id)
+            changed: list[str] = []
+            if name is not None:
+                name = require_text(name, "name")
+                if IssuerModel.get_or_none((IssuerModel.name == name) & (IssuerModel.id != issuer_id)):
+                    raise Conflict(f"an issuer named '{name}' already exists")
+                row.name = name
+                changed.append("name")
+            if type is not None:
+                row.type = parse_enum(IssuerType, type, "issuer type").value
+                changed.append("type")
+            if config is not None:
+                plain, secret = secret_config.split_config(require_mapping(config, "config"))
+                old = secret_config.unseal(self._ctx.secrets, row.secrets_encrypted, f"issuer:{row.id}")
+                row.config = plain
+                row.secrets_encrypted = secret_config.seal(
+                    self._ctx.secrets, secret_config.merge_update(old, secret), f"issuer:{row.id}"
+                )
+                changed.append("config")
+            if enabled is not None:
+                row.enabled = bool(enabled)
+                changed.append("enabled")
+            if not changed:
+                raise InvalidInput("nothing to update: give at least one field")
+            row.updated_at = self._ctx.now()
+            row.save()
+            self._audit.record(actor, "update_issuer", "issuer", issuer_id, {"changed": changed})
+        return self._issuer(row)
+
+    def delete(self, issuer_id: str, *, actor: Actor) -> None:
+        with self._ctx.store.write():
+            self._row(issuer_id)
+            used = CertificateModel.select().where(CertificateModel.issuer == issuer_id).count()
+            if used:
+                raise Conflict(f"issuer '{issuer_id}' still issues {used} certificate(s); move or archive them first")
+            IssuerModel.delete().where(IssuerModel.id == issuer_id).execute()
+            self._audit.record(actor, "delete_issuer", "issuer", issuer_id, {})

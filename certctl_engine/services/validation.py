@@ -1,0 +1,85 @@
+"""Small checks every service applies to input from outside, with messages naming the field."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from certctl_engine.errors import InvalidInput
+from certctl_engine.ids import is_valid_id
+
+E = TypeVar("E", bound=StrEnum)
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def require_text(value: Any, field: str, *, max_length: int = 255, allow_empty: bool = False) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field} must be text", field=field)
+    text = value.strip()
+    if not text and not allow_empty:
+        raise InvalidInput(f"{field} is required", field=field)
+    if len(text) > max_length:
+        raise InvalidInput(f"{field} is longer than {max_length} characters", field=field)
+    if any(ord(ch) < 32 for ch in text):
+        raise InvalidInput(f"{field} contains control characters", field=field)
+    return text
+
+
+def optional_id(value: str | None, field: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not is_valid_id(value):
+        raise InvalidInput(f"{field} '{value}' is not a valid id (1-64 letters, digits, '.', '_' or '-')", field=field)
+    return value
+
+
+def require_email(value: str, field: str = "email", *, allow_empty: bool = True) -> str:
+    text = require_text(value, field, max_length=320, allow_empty=allow_empty)
+    if text and not _EMAIL.match(text):
+        raise InvalidInput(f"{field} '{text}' is not an email address", field=field)
+    return text
+
+
+def parse_enum(enum: type[E], value: Any, field: str) -> E:
+    """The member of ``enum`` whose value is ``value`` (exact, or case-insensitive as a courtesy)."""
+    if isinstance(value, enum):
+        return value
+    if isinstance(value, str):
+        try:
+            return enum(value)
+        except ValueError:
+            for member in enum:
+                if member.value.lower() == value.lower():
+                    return member
+    allowed = ", ".join(m.value for m in enum)
+    raise InvalidInput(f"unknown {field} '{value}'; expected one of: {allowed}", field=field)
+
+
+def require_int(value: Any, field: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"{field} must be a whole number, got {value!r}", field=field)
+    if minimum is not None and value < minimum:
+        raise InvalidInput(f"{field} must be at least {minimum}, got {value}", field=field)
+    if maximum is not None and value > maximum:
+        raise InvalidInput(f"{field} must be at most {maximum}, got {value}", field=field)
+    return value
+
+
+def require_mapping(value: Any, field: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise InvalidInput(f"{field} must be an object with text keys", field=field)
+    return dict(value)
+
+
+def require_tags(value: Any) -> dict[str, str]:
+    tags = require_mapping(value, "tags")
+    for key, item in tags.items():
+        require_text(key, "tag name", max_length=128)
+        if not isinstance(item, str) or len(item) > 1024:
+            raise InvalidInput(f"tag '{key}' must have a text value of at most 1024 characters", field="tags")
+    return tags

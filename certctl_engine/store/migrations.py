@@ -1,0 +1,144 @@
+"""Schema versions and forward migrations.
+
+A new store is created straight at ``CURRENT_VERSION`` from the models. A store written by
+an older certctl carries its version in ``certctl_meta`` and is brought forward one
+migration at a time, each in its own transaction, so a crash mid-upgrade leaves the store
+at the last completed version and the next open carries on. Stores newer than this
+program are refused rather than guessed at.
+
+History:
+  1  the first schema
+  2  ``managed_certificates.search_text`` (name, CN and SANs, lower-cased, for the
+     inventory's text filter) and the ``leases`` table (one scheduler per store)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import peewee
+from playhouse.migrate import PostgresqlMigrator, SchemaMigrator, SqliteMigrator, migrate
+
+from certctl_engine.errors import StoreError
+from certctl_engine.store.models import (
+    ALL_MODELS,
+    CertificateModel,
+    CertificateSANModel,
+    LeaseModel,
+    StoreMetaModel,
+)
+
+if TYPE_CHECKING:
+    from certctl_engine.store.database import Store
+
+CURRENT_VERSION = 2
+SCHEMA_VERSION_KEY = "schema_version"
+
+
+@dataclass(frozen=True, slots=True)
+class UpgradeReport:
+    from_version: int
+    to_version: int
+    created: bool
+
+    @property
+    def changed(self) -> bool:
+        return self.created or self.from_version != self.to_version
+
+
+def search_text_for(name: str, common_name: str, sans: list[str] | tuple[str, ...]) -> str:
+    """What the inventory's text filter matches against: name, CN and SANs, lower-cased."""
+    parts = [name, common_name, *sans]
+    seen: list[str] = []
+    for part in parts:
+        low = part.strip().lower()
+        if low and low not in seen:
+            seen.append(low)
+    return " ".join(seen)
+
+
+def _migrator(db: peewee.Database) -> SchemaMigrator:
+    if isinstance(db, peewee.SqliteDatabase):
+        return SqliteMigrator(db)
+    return PostgresqlMigrator(db)
+
+
+def _to_v2(db: peewee.Database) -> None:
+    migrator = _migrator(db)
+    columns = {c.name for c in db.get_columns(CertificateModel._meta.table_name)}
+    if "search_text" not in columns:
+        migrate(migrator.add_column("managed_certificates", "search_text", peewee.TextField(default="")))
+    sans: dict[str, list[str]] = {}
+    for cert_id, value in CertificateSANModel.select(
+        CertificateSANModel.certificate, CertificateSANModel.value
+    ).tuples():
+        sans.setdefault(cert_id, []).append(value)
+    rows = list(
+        CertificateModel.select(CertificateModel.id, CertificateModel.name, CertificateModel.common_name).tuples()
+    )
+    for cert_id, name, cn in rows:
+        CertificateModel.update(search_text=search_text_for(name, cn, sans.get(cert_id, []))).where(
+            CertificateModel.id == cert_id
+        ).execute()
+    db.create_tables([LeaseModel], safe=True)
+
+
+MIGRATIONS: dict[int, Callable[[peewee.Database], None]] = {2: _to_v2}
+
+
+def stored_version(db: peewee.Database) -> int | None:
+    """The schema version written in the store, or None for an empty database."""
+    tables = set(db.get_tables())
+    if StoreMetaModel._meta.table_name not in tables:
+        if tables & {m._meta.table_name for m in ALL_MODELS}:
+            raise StoreError("this database has certctl-like tables but no schema version; refusing to touch it")
+        if tables:
+            raise StoreError(f"this database is not a certctl store (it holds: {', '.join(sorted(tables)[:5])})")
+        return None
+    row = StoreMetaModel.get_or_none(StoreMetaModel.key == SCHEMA_VERSION_KEY)
+    if row is None:
+        raise StoreError("this certctl store has no schema version recorded; it may be damaged")
+    try:
+        return int(row.value)
+    except ValueError:
+        raise StoreError(f"this certctl store records an unreadable schema version '{row.value}'") from None
+
+
+def _set_version(version: int) -> None:
+    StoreMetaModel.insert(key=SCHEMA_VERSION_KEY, value=str(version)).on_conflict(
+        conflict_target=[StoreMetaModel.key], update={StoreMetaModel.value: str(version)}
+    ).execute()
+
+
+def prepare(store: Store, *, upgrade: bool) -> UpgradeReport:
+    """Create a new store or check (and, when allowed, upgrade) an existing one."""
+    db = store.database
+    with store.write():
+        version = stored_version(db)
+        if version is None:
+            db.create_tables(list(ALL_MODELS), safe=True)
+            _set_version(CURRENT_VERSION)
+            return UpgradeReport(CURRENT_VERSION, CURRENT_VERSION, created=True)
+    if version > CURRENT_VERSION:
+        raise StoreError(
+            f"the store at {store.location.describe()} has schema v{version}, newer than this certctl "
+            f"understands (v{CURRENT_VERSION}); upgrade certctl"
+        )
+    if version < CURRENT_VERSION and not upgrade:
+        raise StoreError(f"the store has schema v{version} and needs v{CURRENT_VERSION}; run 'certctl db upgrade'")
+    start = version
+    while version < CURRENT_VERSION:
+        target = version + 1
+        with store.write():
+            # Re-read inside the lock: another process may have upgraded meanwhile.
+            current = stored_version(db)
+            assert current is not None
+            if current >= target:
+                version = current
+                continue
+            MIGRATIONS[target](db)
+            _set_version(target)
+        version = target
+    return UpgradeReport(start, version, created=False)
