@@ -463,8 +463,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         return int(args.handler(args))
     except UsageError as exc:
-        print(str(exc), file=sys.stderr)
-        print("try: certctl --help", file=sys.stderr)
+        print(f"{exc} (try: certctl --help)", file=sys.stderr)
         return EXIT_USAGE
     except InvalidInput as exc:
         print(f"certctl: {exc}", file=sys.stderr)

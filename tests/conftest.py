@@ -5,10 +5,14 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from postgres_server import PostgresServer, PostgresUnavailable, find_pg_bindir, postgres_required
+
+from certctl_engine.domain import Actor
+from certctl_engine.engine import Engine
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -47,3 +51,48 @@ def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
     yield url
     with contextlib.suppress(Exception):
         postgres_server.drop_database(urlsplit(url).path.lstrip("/"))
+
+
+# --------------------------------------------------------------------------- engines
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture
+def store_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """An environment for Engine.open that keeps every file (key file, default store) in a temp dir."""
+    home = tmp_path_factory.mktemp("certctl-home")
+    return {"CERTCTL_HOME": str(home)}
+
+
+@pytest.fixture(params=BACKENDS)
+def store_url(request: pytest.FixtureRequest, store_env: dict[str, str]) -> str:
+    """A fresh store on each back end: a SQLite file, then a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(Path(store_env["CERTCTL_HOME"]) / "certctl.db")
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def engine(store_url: str, store_env: dict[str, str]) -> Iterator[Engine]:
+    """An open engine on a fresh store, on SQLite and on PostgreSQL."""
+    opened = Engine.open(store_url, env=store_env)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@pytest.fixture
+def sqlite_engine(store_env: dict[str, str]) -> Iterator[Engine]:
+    """An open engine on a fresh SQLite store only (for file-level checks)."""
+    opened = Engine.open(str(Path(store_env["CERTCTL_HOME"]) / "certctl.db"), env=store_env)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@pytest.fixture
+def actor() -> Actor:
+    return Actor("alice@example.com")

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import peewee
-from playhouse.migrate import PostgresqlMigrator, SchemaMigrator, SqliteMigrator, migrate
 
 from certctl_engine.errors import StoreError
 from certctl_engine.store.models import (
@@ -59,17 +58,12 @@ def search_text_for(name: str, common_name: str, sans: list[str] | tuple[str, ..
     return " ".join(seen)
 
 
-def _migrator(db: peewee.Database) -> SchemaMigrator:
-    if isinstance(db, peewee.SqliteDatabase):
-        return SqliteMigrator(db)
-    return PostgresqlMigrator(db)
-
-
 def _to_v2(db: peewee.Database) -> None:
-    migrator = _migrator(db)
     columns = {c.name for c in db.get_columns(CertificateModel._meta.table_name)}
     if "search_text" not in columns:
-        migrate(migrator.add_column("managed_certificates", "search_text", peewee.TextField(default="")))
+        # Plain ADD COLUMN on purpose: peewee's SQLite migrator rebuilds the table to add a
+        # NOT NULL column, and dropping the old table would cascade into certificate_sans.
+        db.execute_sql("ALTER TABLE managed_certificates ADD COLUMN search_text TEXT NOT NULL DEFAULT ''")
     sans: dict[str, list[str]] = {}
     for cert_id, value in CertificateSANModel.select(
         CertificateSANModel.certificate, CertificateSANModel.value
