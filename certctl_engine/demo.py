@@ -640,14 +640,16 @@ def _build(b: _Builder) -> None:
             ActorType.USER,
         )
     for issuer in ISSUERS:
-        plain, secret = secret_config.split_config(issuer["config"])
+        plain, sealed, secret_fields = secret_config.SealedConfig(b.engine.context.secrets, "issuer").seal_new(
+            issuer["id"], issuer["config"]
+        )
         b.add(
             IssuerModel,
             id=issuer["id"],
             name=issuer["name"],
             type=issuer["type"].value,
             config=plain,
-            secrets_encrypted=secret_config.seal(b.engine.context.secrets, secret, f"issuer:{issuer['id']}"),
+            secrets_encrypted=sealed,
             enabled=issuer["enabled"],
             created_at=setup,
             updated_at=setup,
@@ -658,12 +660,14 @@ def _build(b: _Builder) -> None:
             "create_issuer",
             "issuer",
             issuer["id"],
-            {"name": issuer["name"], "type": issuer["type"].value, "secret_fields": sorted(secret)},
+            {"name": issuer["name"], "type": issuer["type"].value, "secret_fields": secret_fields},
             ActorType.USER,
         )
     _agents(b, setup)
     for target in TARGETS:
-        plain, secret = secret_config.split_config(target["config"])
+        plain, sealed, _ = secret_config.SealedConfig(b.engine.context.secrets, "target").seal_new(
+            target["id"], target["config"]
+        )
         b.add(
             TargetModel,
             id=target["id"],
@@ -671,7 +675,7 @@ def _build(b: _Builder) -> None:
             type=target["type"].value,
             agent=target["agent"],
             config=plain,
-            secrets_encrypted=secret_config.seal(b.engine.context.secrets, secret, f"target:{target['id']}"),
+            secrets_encrypted=sealed,
             enabled=True,
             created_at=setup,
             updated_at=setup,

@@ -223,8 +223,8 @@ class CertificateService:
     ) -> Page[Certificate]:
         """One page of the inventory, filtered and sorted; pass ``next_cursor`` back for the next."""
         flt = flt or CertificateFilter()
-        sort_field = parse_enum(CertificateSortField, sort, "sort field")
-        sort_order = parse_enum(SortOrder, order, "sort order")
+        sort_field = parse_enum(CertificateSortField, sort, "sort field", field="sort")
+        sort_order = parse_enum(SortOrder, order, "sort order", field="order")
         size = check_limit(limit)
         column = _SORT_COLUMNS[sort_field]
         base = self._filtered(flt)

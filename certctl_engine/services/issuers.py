@@ -18,15 +18,16 @@ class IssuerService:
     def __init__(self, ctx: ServiceContext, audit: AuditService) -> None:
         self._ctx = ctx
         self._audit = audit
+        self._sealed = secret_config.SealedConfig(ctx.secrets, "issuer")
 
     def _issuer(self, row: IssuerModel) -> Issuer:
-        keys = sorted(secret_config.unseal(self._ctx.secrets, row.secrets_encrypted, f"issuer:{row.id}"))
+        config, secret_fields = self._sealed.view(row.id, row.config, row.secrets_encrypted)
         return Issuer(
             id=row.id,
             name=row.name,
             type=IssuerType(row.type),
-            config=secret_config.redacted_view(row.config, keys),
-            secret_fields=tuple(keys),
+            config=config,
+            secret_fields=secret_fields,
             enabled=row.enabled,
             created_at=row.created_at,
             updated_at=row.updated_at,
@@ -47,7 +48,7 @@ class IssuerService:
     def connector_config(self, issuer_id: str) -> dict[str, Any]:
         """The full configuration with secrets, for the issuer connector only; never for display."""
         row = self._row(issuer_id)
-        return {**row.config, **secret_config.unseal(self._ctx.secrets, row.secrets_encrypted, f"issuer:{row.id}")}
+        return self._sealed.full(row.id, row.config, row.secrets_encrypted)
 
     def create(
         self,
@@ -60,9 +61,9 @@ class IssuerService:
         enabled: bool = True,
     ) -> Issuer:
         name = require_text(name, "name")
-        issuer_type = parse_enum(IssuerType, type, "issuer type")
-        plain, secret = secret_config.split_config(require_mapping(config, "config"))
+        issuer_type = parse_enum(IssuerType, type, "issuer type", field="type")
         issuer_id = optional_id(id, "id") or new_id("issuer")
+        plain, sealed, secret_fields = self._sealed.seal_new(issuer_id, require_mapping(config, "config"))
         with self._ctx.store.write():
             if IssuerModel.get_or_none((IssuerModel.name == name) | (IssuerModel.id == issuer_id)):
                 raise Conflict(f"an issuer named '{name}' (or with id '{issuer_id}') already exists")
@@ -72,7 +73,7 @@ class IssuerService:
                 name=name,
                 type=issuer_type.value,
                 config=plain,
-                secrets_encrypted=secret_config.seal(self._ctx.secrets, secret, f"issuer:{issuer_id}"),
+                secrets_encrypted=sealed,
                 enabled=bool(enabled),
                 created_at=now,
                 updated_at=now,
@@ -82,7 +83,7 @@ class IssuerService:
                 "create_issuer",
                 "issuer",
                 issuer_id,
-                {"name": name, "type": issuer_type.value, "secret_fields": sorted(secret)},
+                {"name": name, "type": issuer_type.value, "secret_fields": secret_fields},
             )
         return self._issuer(row)
 
@@ -106,14 +107,11 @@ class IssuerService:
                 row.name = name
                 changed.append("name")
             if type is not None:
-                row.type = parse_enum(IssuerType, type, "issuer type").value
+                row.type = parse_enum(IssuerType, type, "issuer type", field="type").value
                 changed.append("type")
             if config is not None:
-                plain, secret = secret_config.split_config(require_mapping(config, "config"))
-                old = secret_config.unseal(self._ctx.secrets, row.secrets_encrypted, f"issuer:{row.id}")
-                row.config = plain
-                row.secrets_encrypted = secret_config.seal(
-                    self._ctx.secrets, secret_config.merge_update(old, secret), f"issuer:{row.id}"
+                row.config, row.secrets_encrypted, _ = self._sealed.seal_new(
+                    row.id, require_mapping(config, "config"), row.secrets_encrypted or ""
                 )
                 changed.append("config")
             if enabled is not None:

@@ -57,7 +57,7 @@ def _key_rules(value: Any) -> list[dict[str, Any]]:
         if isinstance(item, KeyAlgorithmRule):
             algorithm, size = item.algorithm, item.min_size
         elif isinstance(item, dict):
-            algorithm = parse_enum(KeyAlgorithm, item.get("algorithm"), "key algorithm")
+            algorithm = parse_enum(KeyAlgorithm, item.get("algorithm"), "key algorithm", field="allowed_key_algorithms")
             size = require_int(item.get("min_size", _MIN_SIZES[algorithm]), "min_size", minimum=0)
         else:
             raise InvalidInput("each allowed key algorithm is {algorithm, min_size}", field="allowed_key_algorithms")
@@ -77,9 +77,9 @@ def _ekus(value: Any) -> list[str]:
         raise InvalidInput("allowed_ekus must be a non-empty list", field="allowed_ekus")
     result: list[str] = []
     for item in value:
-        eku = parse_enum(ExtendedKeyUsage, item, "extended key usage")
-        if eku not in PROFILE_EKUS:
-            raise InvalidInput(f"extended key usage '{eku.value}' cannot be put in a profile", field="allowed_ekus")
+        if item == ExtendedKeyUsage.OCSP_SIGNING.value or item is ExtendedKeyUsage.OCSP_SIGNING:
+            raise InvalidInput("extended key usage 'OCSPSigning' cannot be put in a profile", field="allowed_ekus")
+        eku = parse_enum(ExtendedKeyUsage, item, "extended key usage", field="allowed_ekus", allowed=PROFILE_EKUS)
         if eku.value not in result:
             result.append(eku.value)
     return result

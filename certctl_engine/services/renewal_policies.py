@@ -42,7 +42,7 @@ def _thresholds(value: Any) -> list[int]:
         return list(DEFAULT_ALERT_THRESHOLDS_DAYS)
     if isinstance(value, str) or not isinstance(value, Sequence):
         raise InvalidInput("alert_thresholds_days must be a list of days", field="alert_thresholds_days")
-    days = {require_int(v, "alert threshold", minimum=0, maximum=365) for v in value}
+    days = {require_int(v, "alert_thresholds_days", minimum=0, maximum=365) for v in value}
     return sorted(days, reverse=True)
 
 

@@ -20,16 +20,17 @@ class TargetService:
     def __init__(self, ctx: ServiceContext, audit: AuditService) -> None:
         self._ctx = ctx
         self._audit = audit
+        self._sealed = secret_config.SealedConfig(ctx.secrets, "target")
 
     def _target(self, row: TargetModel) -> Target:
-        keys = sorted(secret_config.unseal(self._ctx.secrets, row.secrets_encrypted, f"target:{row.id}"))
+        config, secret_fields = self._sealed.view(row.id, row.config, row.secrets_encrypted)
         return Target(
             id=row.id,
             name=row.name,
             type=TargetType(row.type),
             agent_id=row.agent_id,
-            config=secret_config.redacted_view(row.config, keys),
-            secret_fields=tuple(keys),
+            config=config,
+            secret_fields=secret_fields,
             enabled=row.enabled,
             created_at=row.created_at,
             updated_at=row.updated_at,
@@ -57,7 +58,7 @@ class TargetService:
     def connector_config(self, target_id: str) -> dict[str, Any]:
         """The full configuration with secrets, for the target connector only; never for display."""
         row = self._row(target_id)
-        return {**row.config, **secret_config.unseal(self._ctx.secrets, row.secrets_encrypted, f"target:{row.id}")}
+        return self._sealed.full(row.id, row.config, row.secrets_encrypted)
 
     def create(
         self,
@@ -71,9 +72,9 @@ class TargetService:
         enabled: bool = True,
     ) -> Target:
         name = require_text(name, "name")
-        target_type = parse_enum(TargetType, type, "target type")
-        plain, secret = secret_config.split_config(require_mapping(config, "config"))
+        target_type = parse_enum(TargetType, type, "target type", field="type")
         target_id = optional_id(id, "id") or new_id("target")
+        plain, sealed, secret_fields = self._sealed.seal_new(target_id, require_mapping(config, "config"))
         with self._ctx.store.write():
             self._check_agent(agent_id)
             if TargetModel.get_or_none(TargetModel.id == target_id):
@@ -87,7 +88,7 @@ class TargetService:
                 type=target_type.value,
                 agent=agent_id,
                 config=plain,
-                secrets_encrypted=secret_config.seal(self._ctx.secrets, secret, f"target:{target_id}"),
+                secrets_encrypted=sealed,
                 enabled=bool(enabled),
                 created_at=now,
                 updated_at=now,
@@ -97,7 +98,7 @@ class TargetService:
                 "create_target",
                 "target",
                 target_id,
-                {"name": name, "type": target_type.value, "agent_id": agent_id, "secret_fields": sorted(secret)},
+                {"name": name, "type": target_type.value, "agent_id": agent_id, "secret_fields": secret_fields},
             )
         return self._target(row)
 
@@ -119,18 +120,15 @@ class TargetService:
                 row.name = require_text(name, "name")
                 changed.append("name")
             if type is not None:
-                row.type = parse_enum(TargetType, type, "target type").value
+                row.type = parse_enum(TargetType, type, "target type", field="type").value
                 changed.append("type")
             if agent_id is not _UNSET:
                 self._check_agent(agent_id)
                 row.agent = agent_id or None
                 changed.append("agent_id")
             if config is not None:
-                plain, secret = secret_config.split_config(require_mapping(config, "config"))
-                old = secret_config.unseal(self._ctx.secrets, row.secrets_encrypted, f"target:{row.id}")
-                row.config = plain
-                row.secrets_encrypted = secret_config.seal(
-                    self._ctx.secrets, secret_config.merge_update(old, secret), f"target:{row.id}"
+                row.config, row.secrets_encrypted, _ = self._sealed.seal_new(
+                    row.id, require_mapping(config, "config"), row.secrets_encrypted or ""
                 )
                 changed.append("config")
             if enabled is not None:

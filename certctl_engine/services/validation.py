@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -43,19 +43,27 @@ def require_email(value: str, field: str = "email", *, allow_empty: bool = True)
     return text
 
 
-def parse_enum(enum: type[E], value: Any, field: str) -> E:
-    """The member of ``enum`` whose value is ``value`` (exact, or case-insensitive as a courtesy)."""
-    if isinstance(value, enum):
+def parse_enum(
+    enum: type[E], value: Any, label: str, *, field: str | None = None, allowed: Iterable[E] | None = None
+) -> E:
+    """The member of ``enum`` whose value is ``value`` (exact, or case-insensitive as a courtesy).
+
+    ``allowed`` narrows the members accepted (and named in the error); ``field`` names the
+    parameter in the error when it differs from the human ``label``.
+    """
+    members = list(allowed) if allowed is not None else list(enum)
+    if isinstance(value, enum) and value in members:
         return value
     if isinstance(value, str):
-        try:
-            return enum(value)
-        except ValueError:
-            for member in enum:
-                if member.value.lower() == value.lower():
-                    return member
-    allowed = ", ".join(m.value for m in enum)
-    raise InvalidInput(f"unknown {field} '{value}'; expected one of: {allowed}", field=field)
+        for member in members:
+            if member.value == value:
+                return member
+        for member in members:
+            if member.value.lower() == value.lower():
+                return member
+    names = ", ".join(m.value for m in members)
+    shown = value.value if isinstance(value, enum) else value
+    raise InvalidInput(f"unknown {label} '{shown}'; expected one of: {names}", field=field or label)
 
 
 def require_int(value: Any, field: str, *, minimum: int | None = None, maximum: int | None = None) -> int:

@@ -7,6 +7,7 @@ Accepted forms: a file path (``./certctl.db``), ``sqlite:///absolute/path.db``,
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ class StoreLocation:
     user: str = ""
     password: str = ""
     database: str = ""
+    home: Path | None = None  # where files that belong with the store live (e.g. the key file)
 
     @property
     def is_sqlite(self) -> bool:
@@ -50,7 +52,7 @@ class StoreLocation:
         """Directory for files that belong with this store (e.g. the secret key file)."""
         if self.is_sqlite and not self.in_memory and self.path is not None:
             return self.path.parent
-        return default_data_dir()
+        return self.home if self.home is not None else default_data_dir()
 
 
 def default_data_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -68,6 +70,11 @@ def resolve_location(url_or_path: str | None, env: Mapping[str, str] | None = No
     env = os.environ if env is None else env
     raw = url_or_path if url_or_path else env.get(DATABASE_URL_ENV, "")
     raw = raw.strip()
+    location = _resolve(raw, env)
+    return dataclasses.replace(location, home=default_data_dir(env))
+
+
+def _resolve(raw: str, env: Mapping[str, str]) -> StoreLocation:
     if not raw:
         return StoreLocation("sqlite", path=default_data_dir(env) / "certctl.db")
     if "://" not in raw:

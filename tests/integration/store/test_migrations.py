@@ -115,3 +115,35 @@ def test_a_foreign_database_is_not_touched(tmp_path: Path) -> None:
 def test_only_one_store_per_process(engine: Engine, tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="already open"):
         Engine.open(str(tmp_path / "second.db"), env={"CERTCTL_HOME": str(tmp_path)})
+
+
+@pytest.mark.postgres
+def test_first_schema_upgrades_on_postgresql(postgres_url: str, store_env: dict[str, str]) -> None:
+    """The same v1 -> v2 step on PostgreSQL: a store taken back to v1 layout comes forward intact."""
+    import psycopg2
+
+    from certctl_engine.domain import Actor
+
+    actor = Actor("fixture")
+    with Engine.open(postgres_url, env=store_env) as engine:
+        engine.issuers.create("Local", "GenericCA", actor=actor, id="iss-local")
+        engine.certificates.create(
+            name="api",
+            common_name="api.example.com",
+            sans=["API-Internal.example.com"],
+            issuer_id="iss-local",
+            actor=actor,
+            id="mc-api",
+        )
+    conn = psycopg2.connect(postgres_url)
+    with conn, conn.cursor() as cur:
+        cur.execute("ALTER TABLE managed_certificates DROP COLUMN search_text")
+        cur.execute("DROP TABLE leases")
+        cur.execute("UPDATE certctl_meta SET value = '1' WHERE key = 'schema_version'")
+    conn.close()
+    with Engine.open(postgres_url, env=store_env) as engine:
+        report = engine.upgrade_report
+        assert report is not None and (report.from_version, report.to_version) == (1, CURRENT_VERSION)
+        assert [c.id for c in engine.certificates.list(CertificateFilter(query="api-internal")).items] == ["mc-api"]
+        assert engine.certificates.get("mc-api").sans == ("api-internal.example.com",)
+        assert engine.audit.verify().ok
