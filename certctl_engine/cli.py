@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any, NoReturn
 
 from certctl_engine.domain import (
@@ -23,6 +24,7 @@ from certctl_engine.domain import (
     CertificateFilter,
     CertificateSortField,
     CertificateStatus,
+    RevocationReason,
     SortOrder,
 )
 from certctl_engine.errors import CertctlError, InvalidInput
@@ -249,6 +251,242 @@ def cmd_certs_archive(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ---------------------------------------------------------------------- issuance, revocation, exchange
+def _read_file(path: str, what: str) -> bytes:
+    try:
+        return Path(path).expanduser().read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {what} {path}: {exc.strerror or exc}", field=what) from None
+
+
+def _passphrase(args: argparse.Namespace, *, required: bool, confirm: bool = False) -> bytes | None:
+    """From --passphrase-file or --passphrase-env, else asked on the terminal; never on the command line."""
+    if getattr(args, "passphrase_file", None):
+        return _read_file(args.passphrase_file, "passphrase file").rstrip(b"\r\n")
+    if getattr(args, "passphrase_env", None):
+        value = os.environ.get(args.passphrase_env)
+        if not value:
+            raise InvalidInput(f"environment variable {args.passphrase_env} is empty or unset", field="passphrase")
+        return value.encode()
+    if not required:
+        return None
+    if not sys.stdin.isatty():
+        raise InvalidInput("a passphrase is needed: give --passphrase-file FILE or --passphrase-env VAR")
+    first = getpass.getpass("passphrase: ")
+    if confirm and getpass.getpass("again: ") != first:
+        raise InvalidInput("the two passphrases differ")
+    return first.encode()
+
+
+def _key_spec(value: str | None) -> Any:
+    if value is None:
+        return None
+    from certctl_engine.pki.keys import KeySpec
+
+    return KeySpec.parse(value)
+
+
+def _print_version(args: argparse.Namespace, version: Any, verb: str) -> None:
+    if args.json:
+        _print_json(version)
+    else:
+        key = "server-held key" if version.has_private_key else "key stays with the requester"
+        print(
+            f"{verb} {version.certificate_id}: serial {version.serial_number}, valid until "
+            f"{version.not_after:%Y-%m-%d %H:%M} UTC, {version.key_algorithm} {version.key_size} ({key})"
+        )
+
+
+def cmd_certs_issue(args: argparse.Namespace) -> int:
+    csr = _read_file(args.csr, "CSR file") if args.csr else None
+    with _open_engine(args) as engine:
+        version = engine.issuance.issue(
+            args.id, actor=cli_actor(), key_spec=_key_spec(args.key_type), ttl_seconds=args.ttl, csr_pem=csr
+        )
+        _print_version(args, version, "issued")
+    return EXIT_OK
+
+
+def cmd_certs_renew(args: argparse.Namespace) -> int:
+    csr = _read_file(args.csr, "CSR file") if args.csr else None
+    with _open_engine(args) as engine:
+        version = engine.issuance.renew(
+            args.id, actor=cli_actor(), key_spec=_key_spec(args.key_type), ttl_seconds=args.ttl, csr_pem=csr
+        )
+        _print_version(args, version, "renewed")
+    return EXIT_OK
+
+
+def cmd_certs_revoke(args: argparse.Namespace) -> int:
+    with _open_engine(args) as engine:
+        cert = engine.revocation.revoke(args.id, args.reason, actor=cli_actor())
+        if args.json:
+            _print_json(cert)
+        else:
+            print(f"revoked {cert.id} ({cert.name}): {cert.revocation_reason}")
+    return EXIT_OK
+
+
+def cmd_certs_export(args: argparse.Namespace) -> int:
+    from certctl_engine.files import write_atomic
+
+    passphrase = _passphrase(args, required=args.format == "pkcs12" or (args.key and not args.no_encrypt), confirm=True)
+    with _open_engine(args) as engine:
+        if args.format == "pkcs12":
+            assert passphrase is not None
+            blob = engine.exchange.export_pkcs12(args.id, passphrase, actor=cli_actor(), include_key=args.key)
+            if not args.out:
+                raise InvalidInput("PKCS#12 is binary: give --out FILE", field="out")
+            write_atomic(Path(args.out), blob, mode=0o600)
+            print(f"wrote {args.out} (PKCS#12{', with private key' if args.key else ''})")
+            return EXIT_OK
+        bundle = engine.exchange.export_pem(
+            args.id, actor=cli_actor(), include_key=args.key, passphrase=passphrase, unencrypted_key=args.no_encrypt
+        )
+    parts = {"cert": bundle.certificate, "chain": bundle.chain, "fullchain": bundle.full_chain}
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        for stem, text in parts.items():
+            write_atomic(out / f"{stem}.pem", text.encode())
+        if bundle.private_key:
+            write_atomic(out / "privkey.pem", bundle.private_key.encode(), mode=0o600)
+        print(f"wrote {', '.join(sorted(p.name for p in out.glob('*.pem')))} to {out}")
+    else:
+        sys.stdout.write(bundle.full_chain)
+        if bundle.private_key:
+            sys.stdout.write(bundle.private_key)
+    return EXIT_OK
+
+
+def _import_sources(paths: Sequence[str]) -> list[Path]:
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            files.extend(
+                sorted(
+                    p
+                    for p in path.rglob("*")
+                    if p.is_file() and p.suffix.lower() in {".pem", ".crt", ".cer", ".cert", ".der"}
+                )
+            )
+        elif path.exists():
+            files.append(path)
+        else:
+            raise InvalidInput(f"no such file or directory: {raw}", field="path")
+    if not files:
+        raise InvalidInput("no certificate files found (looked for .pem .crt .cer .cert .der)", field="path")
+    return files
+
+
+def cmd_certs_import(args: argparse.Namespace) -> int:
+    key = _read_file(args.key, "key file") if args.key else None
+    passphrase = _passphrase(args, required=False)
+    imported: list[Any] = []
+    failures: list[str] = []
+    with _open_engine(args) as engine:
+        for path in _import_sources(args.paths):
+            try:
+                items = engine.exchange.import_pem(
+                    _read_file(str(path), "certificate file"),
+                    actor=cli_actor(),
+                    issuer_id=args.issuer,
+                    key_pem=key,
+                    key_passphrase=passphrase,
+                    name=args.name,
+                    owner_id=args.owner,
+                    team_id=args.team,
+                    certificate_profile_id=args.profile,
+                    environment=args.environment or "",
+                    source=str(path),
+                )
+            except CertctlError as exc:
+                failures.append(f"{path}: {exc}")
+                continue
+            imported.extend(items)
+            if not args.json:
+                for item in items:
+                    extra = " with its private key" if item.had_private_key else ""
+                    print(f"imported {path} as {item.certificate.id} ({item.certificate.status.value}){extra}")
+    if args.json:
+        _print_json({"imported": [i.certificate for i in imported], "failed": failures})
+    for failure in failures:
+        print(f"certctl: {failure}", file=sys.stderr)
+    if not args.json:
+        print(f"{len(imported)} imported, {len(failures)} failed")
+    return EXIT_FAILURE if failures else EXIT_OK
+
+
+def cmd_ca_init(args: argparse.Namespace) -> int:
+    cert = _read_file(args.cert, "CA certificate file") if args.cert else None
+    key = _read_file(args.key, "CA key file") if args.key else None
+    passphrase = _passphrase(args, required=False)
+    with _open_engine(args) as engine:
+        info = engine.ca.init(
+            args.issuer,
+            actor=cli_actor(),
+            cert_pem=cert,
+            key_pem=key,
+            passphrase=passphrase,
+            common_name=args.cn,
+            key_spec=_key_spec(args.key_type),
+        )
+        _print_ca(args, info)
+    return EXIT_OK
+
+
+def _print_ca(args: argparse.Namespace, info: Any) -> None:
+    if args.json:
+        _print_json(info)
+        return
+    print(f"issuer       {info.issuer_id} ({info.mode})")
+    print(f"subject      {info.subject}")
+    print(f"valid        {info.not_before:%Y-%m-%d} to {info.not_after:%Y-%m-%d}")
+    print(f"key          {info.key_algorithm.value} {info.key_size}")
+    print(f"fingerprint  {info.fingerprint_sha256}")
+    print(f"chain        {info.chain_length} certificate(s) above it")
+    print(f"CRL number   {info.crl_number}")
+
+
+def cmd_ca_show(args: argparse.Namespace) -> int:
+    with _open_engine(args) as engine:
+        info = engine.ca.info(args.issuer)
+        if args.pem:
+            sys.stdout.write(info.certificate_pem + info.chain_pem)
+        else:
+            _print_ca(args, info)
+    return EXIT_OK
+
+
+def cmd_ca_crl(args: argparse.Namespace) -> int:
+    from certctl_engine.files import write_atomic
+    from certctl_engine.pki.crl import crl_to_pem, load_crl
+
+    with _open_engine(args) as engine:
+        der = engine.revocation.crl(args.issuer, actor=cli_actor())
+    data = crl_to_pem(load_crl(der)).encode() if args.pem else der
+    if args.out:
+        write_atomic(Path(args.out), data)
+        print(f"wrote {args.out} ({'PEM' if args.pem else 'DER'} CRL)")
+    elif args.pem:
+        sys.stdout.write(data.decode())
+    else:
+        raise InvalidInput("a DER CRL is binary: give --out FILE or --pem", field="out")
+    return EXIT_OK
+
+
+def cmd_ca_check(args: argparse.Namespace) -> int:
+    with _open_engine(args) as engine:
+        result = engine.revocation.check(args.issuer, args.serial)
+    if args.json:
+        _print_json(result)
+    else:
+        extra = f" since {result.revoked_at:%Y-%m-%d %H:%M} UTC ({result.reason})" if result.revoked_at else ""
+        print(f"{result.serial_number}: {result.status}{extra}")
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------------- audit
 def _parse_time(value: str | None, field: str) -> datetime | None:
     if value is None:
@@ -422,6 +660,92 @@ def build_parser() -> argparse.ArgumentParser:
     archive.add_argument("id")
     json_flag(archive)
     archive.set_defaults(handler=cmd_certs_archive)
+
+    def key_type(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--key-type", metavar="TYPE", help="ecdsa-p256 (default), ecdsa-p384, rsa2048, rsa3072, rsa4096, ed25519"
+        )
+
+    def passphrase_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--passphrase-file", metavar="FILE", help="read the passphrase from FILE")
+        p.add_argument("--passphrase-env", metavar="VAR", help="read the passphrase from environment variable VAR")
+
+    issue = certs_cmds.add_parser("issue", help="issue a registered certificate (server-side key, or --csr)")
+    issue.add_argument("id")
+    key_type(issue)
+    issue.add_argument(
+        "--ttl", type=int, metavar="SECONDS", help="lifetime (default: the issuer's, capped by the profile)"
+    )
+    issue.add_argument("--csr", metavar="FILE", help="sign this CSR instead: the key never reaches certctl")
+    json_flag(issue)
+    issue.set_defaults(handler=cmd_certs_issue)
+
+    renew = certs_cmds.add_parser("renew", help="renew now: a new version with a new key")
+    renew.add_argument("id")
+    key_type(renew)
+    renew.add_argument("--ttl", type=int, metavar="SECONDS")
+    renew.add_argument("--csr", metavar="FILE")
+    json_flag(renew)
+    renew.set_defaults(handler=cmd_certs_renew)
+
+    revoke = certs_cmds.add_parser("revoke", help="revoke the current version")
+    revoke.add_argument("id")
+    revoke.add_argument("--reason", default="unspecified", choices=[r.value for r in RevocationReason])
+    json_flag(revoke)
+    revoke.set_defaults(handler=cmd_certs_revoke)
+
+    export = certs_cmds.add_parser("export", help="export as PEM files or PKCS#12")
+    export.add_argument("id")
+    export.add_argument("--format", choices=["pem", "pkcs12"], default="pem")
+    export.add_argument(
+        "--out", metavar="PATH", help="directory (PEM) or file (PKCS#12); PEM goes to stdout without it"
+    )
+    export.add_argument("--key", action="store_true", help="include the server-held private key")
+    export.add_argument("--no-encrypt", action="store_true", help="with --key and PEM: write the key unencrypted")
+    passphrase_flags(export)
+    export.set_defaults(handler=cmd_certs_export)
+
+    imp = certs_cmds.add_parser("import", help="bring existing certificates under management")
+    imp.add_argument("paths", nargs="+", metavar="PATH", help="PEM/DER files, bundles or directories")
+    imp.add_argument("--issuer", required=True, metavar="ID", help="the issuer to record them under")
+    imp.add_argument("--key", metavar="FILE", help="the private key of the (single) certificate")
+    imp.add_argument("--name")
+    imp.add_argument("--owner", metavar="ID")
+    imp.add_argument("--team", metavar="ID")
+    imp.add_argument("--profile", metavar="ID")
+    imp.add_argument("--environment", "--env", metavar="NAME")
+    passphrase_flags(imp)
+    json_flag(imp)
+    imp.set_defaults(handler=cmd_certs_import)
+
+    # ca
+    ca = commands.add_parser("ca", help="the local CA of a GenericCA issuer")
+    ca.set_defaults(handler=lambda a: _sub_help(ca))
+    ca_cmds = ca.add_subparsers(title="CA commands", metavar="ACTION", parser_class=_Parser)
+    init = ca_cmds.add_parser("init", help="create the root CA, or import a sub-CA (--cert/--key)")
+    init.add_argument("--issuer", default="iss-local", metavar="ID")
+    init.add_argument("--cert", metavar="FILE", help="sub-CA certificate (its chain may follow in the file)")
+    init.add_argument("--key", metavar="FILE", help="sub-CA private key (PKCS#1, SEC1 or PKCS#8; may be encrypted)")
+    init.add_argument("--cn", metavar="NAME", help="common name of a new root")
+    key_type(init)
+    passphrase_flags(init)
+    json_flag(init)
+    init.set_defaults(handler=cmd_ca_init)
+    cashow = ca_cmds.add_parser("show", help="the CA certificate")
+    cashow.add_argument("--issuer", default="iss-local", metavar="ID")
+    cashow.add_argument("--pem", action="store_true", help="print the CA certificate and chain as PEM")
+    json_flag(cashow)
+    cashow.set_defaults(handler=cmd_ca_show)
+    crl = ca_cmds.add_parser("crl", help="generate a fresh CRL")
+    crl.add_argument("--issuer", default="iss-local", metavar="ID")
+    crl.add_argument("--out", metavar="FILE")
+    crl.add_argument("--pem", action="store_true", help="PEM instead of DER")
+    crl.set_defaults(handler=cmd_ca_crl)
+    check = ca_cmds.add_parser("check", help="what OCSP says about a serial")
+    check.add_argument("serial", help="hexadecimal serial number")
+    check.add_argument("--issuer", default="iss-local", metavar="ID")
+    json_flag(check)
+    check.set_defaults(handler=cmd_ca_check)
 
     # audit
     audit = commands.add_parser("audit", help="the audit trail")

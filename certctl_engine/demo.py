@@ -598,6 +598,8 @@ def seed_demo(engine: Engine, *, reset: bool = False, progress: Callable[[str], 
             {"certificates": len(CERTIFICATES), "seed": DEMO_SEED},
         )
         StoreMetaModel.create(key=DEMO_MARKER_KEY, value=str(DEMO_SEED))
+    if engine.store.is_sqlite:
+        engine.store.analyze()
     result = DemoResult(
         True,
         f"seeded the demo into {engine.location.describe()}",

@@ -464,3 +464,43 @@ class Job:
     requested_by: str
     verification_status: VerificationStatus = VerificationStatus.PENDING
     details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class CAInfo:
+    """A local CA as faces see it: never the key."""
+
+    issuer_id: str
+    mode: str  # "self-signed" | "sub-ca"
+    subject: str
+    fingerprint_sha256: str
+    not_before: datetime
+    not_after: datetime
+    key_algorithm: KeyAlgorithm
+    key_size: int
+    chain_length: int
+    crl_number: int
+    certificate_pem: str
+    chain_pem: str
+
+
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    certificate_id: str
+    serial_number: str
+    reason: RevocationReason
+    revoked_by: str
+    revoked_at: datetime
+    issuer_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class OCSPCheck:
+    """What the OCSP responder says about one serial of one issuer."""
+
+    issuer_id: str
+    serial_number: str
+    status: str  # "good" | "revoked" | "unknown"
+    revoked_at: datetime | None = None
+    reason: RevocationReason | None = None
+    certificate_id: str | None = None

@@ -15,12 +15,17 @@ from types import TracebackType
 from certctl_engine.errors import IntegrityError, StoreError
 from certctl_engine.secretbox import SecretBox
 from certctl_engine.services.audit import AuditService
+from certctl_engine.services.ca import CAService
 from certctl_engine.services.certificates import CertificateService
 from certctl_engine.services.context import ServiceContext, system_clock
+from certctl_engine.services.exchange import ExchangeService
+from certctl_engine.services.issuance import IssuanceService
 from certctl_engine.services.issuers import IssuerService
+from certctl_engine.services.lifecycle import LifecycleService
 from certctl_engine.services.ownership import OwnershipService
 from certctl_engine.services.profiles import ProfileService
 from certctl_engine.services.renewal_policies import RenewalPolicyService
+from certctl_engine.services.revocation import RevocationService
 from certctl_engine.services.stats import StatsService
 from certctl_engine.services.targets import TargetService
 from certctl_engine.store import Store, StoreLocation, UpgradeReport, resolve_location
@@ -44,6 +49,11 @@ class Engine:
         self.targets = TargetService(self.context, self.audit)
         self.certificates = CertificateService(self.context, self.audit, self.renewal_policies)
         self.stats = StatsService(self.context)
+        self.ca = CAService(self.context, self.audit, self.issuers)
+        self.issuance = IssuanceService(self.context, self.certificates, self.issuers, self.profiles, self.ca)
+        self.revocation = RevocationService(self.context, self.audit, self.certificates, self.ca)
+        self.exchange = ExchangeService(self.context, self.audit, self.certificates)
+        self.lifecycle = LifecycleService(self.context, self.audit)
 
     @classmethod
     def open(

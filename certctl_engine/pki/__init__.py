@@ -1,4 +1,4 @@
-"""PKI primitives of certctl: keys, certificate inspection and certificate/CSR building.
+"""PKI primitives of certctl: keys, CSRs, certificates, the local CA, chains, CRLs, OCSP, export.
 
 Pure functions over the ``cryptography`` library; storage and issuers build on these.
 """
@@ -14,6 +14,10 @@ from certctl_engine.pki.build import (
     load_csr,
     random_serial,
 )
+from certctl_engine.pki.ca import CAMaterial, check_can_sign, create_root_ca, load_ca
+from certctl_engine.pki.chain import verify_chain, verify_chain_loosely
+from certctl_engine.pki.crl import RevokedEntry, build_crl, crl_to_der, crl_to_pem, load_crl
+from certctl_engine.pki.export import PemBundle, export_pem, export_pkcs12, load_pkcs12
 from certctl_engine.pki.inspect import (
     CertificateInfo,
     certificate_to_pem,
@@ -35,30 +39,61 @@ from certctl_engine.pki.keys import (
     load_private_key_pem,
     private_key_to_pem,
 )
+from certctl_engine.pki.ocsp import (
+    OCSPRequestInfo,
+    OCSPStatus,
+    build_ocsp_error,
+    build_ocsp_responder_certificate,
+    build_ocsp_response,
+    issuer_matches,
+    parse_ocsp_request,
+)
 
 __all__ = [
     "DEFAULT_KEY_SPEC",
     "SUPPORTED_KEY_SPECS",
+    "CAMaterial",
     "CertificateInfo",
     "KeySpec",
+    "OCSPRequestInfo",
+    "OCSPStatus",
+    "PemBundle",
     "PrivateKey",
     "PublicKey",
+    "RevokedEntry",
+    "build_crl",
     "build_csr",
     "build_leaf",
+    "build_ocsp_error",
+    "build_ocsp_responder_certificate",
+    "build_ocsp_response",
     "build_self_signed_ca",
     "certificate_to_pem",
     "certificates_to_pem",
+    "check_can_sign",
     "classify_san",
+    "create_root_ca",
+    "crl_to_der",
+    "crl_to_pem",
+    "export_pem",
+    "export_pkcs12",
     "fingerprint_sha256",
     "generate_private_key",
     "inspect_certificate",
     "is_self_signed",
     "is_valid_dns_name",
+    "issuer_matches",
     "key_spec_of",
+    "load_ca",
     "load_certificates",
+    "load_crl",
     "load_csr",
+    "load_pkcs12",
     "load_private_key_pem",
     "order_chain",
+    "parse_ocsp_request",
     "private_key_to_pem",
     "random_serial",
+    "verify_chain",
+    "verify_chain_loosely",
 ]

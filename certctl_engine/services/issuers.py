@@ -14,6 +14,22 @@ from certctl_engine.services.validation import optional_id, parse_enum, require_
 from certctl_engine.store.models import CertificateModel, IssuerModel
 
 
+def check_connector_config(issuer_type: IssuerType, config: dict[str, Any], now: Any) -> None:
+    """Refuse a configuration that cannot work, when it is given rather than at first use."""
+    if issuer_type is IssuerType.GENERIC_CA:
+        from certctl_engine.pki.ca import load_ca
+        from certctl_engine.services.ca import read_ca_files
+
+        files = read_ca_files(config)
+        if files is not None:
+            load_ca(*files, now=now)
+        validity = config.get("validity_days", 90)
+        if isinstance(validity, bool) or not isinstance(validity, int) or not 1 <= validity <= 36_500:
+            raise InvalidInput(
+                f"validity_days must be a whole number of days from 1 to 36500, got {validity!r}", field="config"
+            )
+
+
 class IssuerService:
     def __init__(self, ctx: ServiceContext, audit: AuditService) -> None:
         self._ctx = ctx
@@ -47,7 +63,9 @@ class IssuerService:
 
     def connector_config(self, issuer_id: str) -> dict[str, Any]:
         """The full configuration with secrets, for the issuer connector only; never for display."""
-        row = self._row(issuer_id)
+        return self.connector_config_of(self._row(issuer_id))
+
+    def connector_config_of(self, row: IssuerModel) -> dict[str, Any]:
         return self._sealed.full(row.id, row.config, row.secrets_encrypted)
 
     def create(
@@ -63,7 +81,9 @@ class IssuerService:
         name = require_text(name, "name")
         issuer_type = parse_enum(IssuerType, type, "issuer type", field="type")
         issuer_id = optional_id(id, "id") or new_id("issuer")
-        plain, sealed, secret_fields = self._sealed.seal_new(issuer_id, require_mapping(config, "config"))
+        config = require_mapping(config, "config")
+        check_connector_config(issuer_type, config, self._ctx.now())
+        plain, sealed, secret_fields = self._sealed.seal_new(issuer_id, config)
         with self._ctx.store.write():
             if IssuerModel.get_or_none((IssuerModel.name == name) | (IssuerModel.id == issuer_id)):
                 raise Conflict(f"an issuer named '{name}' (or with id '{issuer_id}') already exists")
@@ -119,6 +139,7 @@ class IssuerService:
                 changed.append("enabled")
             if not changed:
                 raise InvalidInput("nothing to update: give at least one field")
+            check_connector_config(IssuerType(row.type), self.connector_config_of(row), self._ctx.now())
             row.updated_at = self._ctx.now()
             row.save()
             self._audit.record(actor, "update_issuer", "issuer", issuer_id, {"changed": changed})

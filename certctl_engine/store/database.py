@@ -105,10 +105,26 @@ class Store:
             _open_store = store
         try:
             store.upgrade_report = prepare(store, upgrade=upgrade)
+            if store.is_sqlite and not store._has_statistics():
+                store.analyze()
         except BaseException:
             store.close()
             raise
         return store
+
+    def _has_statistics(self) -> bool:
+        if "sqlite_stat1" not in self.database.get_tables():
+            return False
+        return bool(self.database.execute_sql("SELECT 1 FROM sqlite_stat1 LIMIT 1").fetchone())
+
+    def analyze(self) -> None:
+        """Refresh the query planner's statistics (after bulk loads; SQLite keeps none on its own).
+
+        Without them SQLite picks narrow indexes for the inventory's filtered, sorted pages and
+        sorts thousands of rows to return fifty.
+        """
+        self.database.connect(reuse_if_open=True)
+        self.database.execute_sql("ANALYZE")
 
     @property
     def is_sqlite(self) -> bool:
@@ -120,6 +136,9 @@ class Store:
             if _open_store is self:
                 _open_store = None
             if isinstance(self.database, peewee.SqliteDatabase):
+                with contextlib.suppress(peewee.DatabaseError):
+                    # Re-analyses the tables whose size changed a lot since the last statistics.
+                    self.database.execute_sql("PRAGMA optimize")
                 self.database.close()
             else:
                 with contextlib.suppress(Exception):

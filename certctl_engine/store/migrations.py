@@ -10,6 +10,7 @@ History:
   1  the first schema
   2  ``managed_certificates.search_text`` (name, CN and SANs, lower-cased, for the
      inventory's text filter) and the ``leases`` table (one scheduler per store)
+  3  ``certificate_authorities``: the local CA's certificate, chain and sealed key
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import peewee
 from certctl_engine.errors import StoreError
 from certctl_engine.store.models import (
     ALL_MODELS,
+    CertificateAuthorityModel,
     CertificateModel,
     CertificateSANModel,
     LeaseModel,
@@ -32,7 +34,7 @@ from certctl_engine.store.models import (
 if TYPE_CHECKING:
     from certctl_engine.store.database import Store
 
-CURRENT_VERSION = 2
+CURRENT_VERSION = 3
 SCHEMA_VERSION_KEY = "schema_version"
 
 
@@ -79,7 +81,11 @@ def _to_v2(db: peewee.Database) -> None:
     db.create_tables([LeaseModel], safe=True)
 
 
-MIGRATIONS: dict[int, Callable[[peewee.Database], None]] = {2: _to_v2}
+def _to_v3(db: peewee.Database) -> None:
+    db.create_tables([CertificateAuthorityModel], safe=True)
+
+
+MIGRATIONS: dict[int, Callable[[peewee.Database], None]] = {2: _to_v2, 3: _to_v3}
 
 
 def stored_version(db: peewee.Database) -> int | None:

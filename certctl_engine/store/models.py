@@ -468,6 +468,24 @@ class AuditEventModel(BaseModel):
         indexes = ((("resource_type", "resource_id"), False), (("actor",), False))
 
 
+class CertificateAuthorityModel(BaseModel):
+    """The key material of a local CA issuer (self-signed root or sub-CA); the key is sealed."""
+
+    issuer = peewee.ForeignKeyField(IssuerModel, primary_key=True, on_delete="CASCADE", column_name="issuer_id")
+    mode = peewee.CharField(max_length=16)
+    certificate_pem = peewee.TextField()
+    chain_pem = peewee.TextField(default="")
+    key_encrypted = peewee.TextField()
+    fingerprint_sha256 = peewee.CharField(max_length=64)
+    not_after = UTCDateTimeField()
+    crl_number = peewee.BigIntegerField(default=0)
+    created_at = UTCDateTimeField(default=utcnow)
+    updated_at = UTCDateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "certificate_authorities"
+
+
 class LeaseModel(BaseModel):
     """A named lease (e.g. the scheduler's) held by one engine until it expires."""
 
@@ -507,4 +525,5 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     ApiKeyModel,
     AuditEventModel,
     LeaseModel,
+    CertificateAuthorityModel,
 )

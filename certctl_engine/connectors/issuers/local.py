@@ -1,0 +1,36 @@
+"""The built-in CA: signs with key material the engine keeps (self-signed root or sub-CA)."""
+
+from __future__ import annotations
+
+from certctl_engine.connectors.issuers.base import IssuedCertificate, IssueRequest
+from certctl_engine.domain import RevocationReason
+from certctl_engine.pki import build_leaf
+from certctl_engine.pki.ca import CAMaterial
+
+
+class LocalCAConnector:
+    """Signs leaves under ``material``, embedding CRL and OCSP URLs when configured."""
+
+    def __init__(self, material: CAMaterial, *, crl_url: str | None = None, ocsp_url: str | None = None) -> None:
+        self._material = material
+        self._crl_url = crl_url or None
+        self._ocsp_url = ocsp_url or None
+
+    def issue(self, request: IssueRequest) -> IssuedCertificate:
+        leaf = build_leaf(
+            issuer_cert=self._material.certificate,
+            issuer_key=self._material.key,
+            public_key=request.csr.public_key(),  # type: ignore[arg-type]
+            common_name=request.common_name,
+            sans=request.sans,
+            not_before=request.not_before,
+            not_after=request.not_after,
+            ekus=request.ekus,
+            crl_url=self._crl_url,
+            ocsp_url=self._ocsp_url,
+        )
+        return IssuedCertificate(leaf, (self._material.certificate, *self._material.chain))
+
+    def revoke(self, serial_hex: str, reason: RevocationReason) -> bool:
+        # The engine is this CA: the revocation row it writes is what CRLs and OCSP answer from.
+        return True

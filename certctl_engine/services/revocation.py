@@ -1,0 +1,227 @@
+"""Revocation, and what the CA publishes about it: CRLs and OCSP answers.
+
+Revoking is one transaction: the revocation row (unique by serial), the certificate's new
+status and the audit event. Short-lived certificates (profile TTL under an hour) never go
+on a CRL and OCSP always calls them good: their expiry is their revocation.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import peewee
+
+from certctl_engine.domain import (
+    SHORT_LIVED_MAX_TTL_SECONDS,
+    Actor,
+    Certificate,
+    CertificateStatus,
+    OCSPCheck,
+    Revocation,
+    RevocationReason,
+)
+from certctl_engine.errors import Conflict, InvalidInput, NotFound
+from certctl_engine.ids import new_id
+from certctl_engine.pki.crl import RevokedEntry, build_crl, crl_to_der
+from certctl_engine.pki.ocsp import (
+    OCSPStatus,
+    build_ocsp_error,
+    build_ocsp_response,
+    issuer_matches,
+    parse_ocsp_request,
+)
+from certctl_engine.services.audit import AuditService
+from certctl_engine.services.ca import CAService
+from certctl_engine.services.certificates import CertificateService
+from certctl_engine.services.context import ServiceContext
+from certctl_engine.services.validation import parse_enum
+from certctl_engine.store.models import (
+    CertificateModel,
+    CertificateVersionModel,
+    ProfileModel,
+    RevocationModel,
+)
+
+CRL_VALIDITY = timedelta(hours=24)
+OCSP_VALIDITY = timedelta(hours=1)
+
+
+def _short_lived_condition() -> peewee.Expression:
+    return (
+        (ProfileModel.allow_short_lived == True)  # noqa: E712 - SQL comparison
+        & (ProfileModel.max_ttl_seconds > 0)
+        & (ProfileModel.max_ttl_seconds < SHORT_LIVED_MAX_TTL_SECONDS)
+    )
+
+
+def _serial_hex(value: str) -> str:
+    text = value.strip().lower().replace(":", "")
+    if text.startswith("0x"):
+        text = text[2:]
+    if not text or len(text) > 64 or any(c not in "0123456789abcdef" for c in text):
+        raise InvalidInput(f"serial '{value}' is not a hexadecimal serial number", field="serial")
+    return format(int(text, 16), "x")
+
+
+class RevocationService:
+    def __init__(
+        self, ctx: ServiceContext, audit: AuditService, certificates: CertificateService, ca: CAService
+    ) -> None:
+        self._ctx = ctx
+        self._audit = audit
+        self._certificates = certificates
+        self._ca = ca
+
+    def revoke(
+        self, certificate_id: str, reason: RevocationReason | str = RevocationReason.UNSPECIFIED, *, actor: Actor
+    ) -> Certificate:
+        """Revoke the certificate's current version with an RFC 5280 reason."""
+        why = parse_enum(RevocationReason, reason, "revocation reason", field="reason")
+        now = self._ctx.now()
+        with self._ctx.store.write():
+            row = CertificateModel.get_or_none(CertificateModel.id == certificate_id)
+            if row is None:
+                raise NotFound("certificate", certificate_id, hint="list certificates to find its id")
+            if row.status == CertificateStatus.REVOKED.value:
+                raise Conflict(
+                    f"certificate '{certificate_id}' was already revoked on {row.revoked_at:%Y-%m-%d %H:%M} UTC "
+                    f"({row.revocation_reason}); nothing changed"
+                )
+            if row.status == CertificateStatus.ARCHIVED.value:
+                raise Conflict(f"certificate '{certificate_id}' is archived; archived certificates cannot be revoked")
+            if not row.current_version_id:
+                raise Conflict(f"certificate '{certificate_id}' has never been issued; there is nothing to revoke")
+            version = CertificateVersionModel.get(CertificateVersionModel.id == row.current_version_id)
+            RevocationModel.create(
+                id=new_id("rev"),
+                certificate=row.id,
+                serial_number=version.serial_number,
+                reason=why.value,
+                revoked_by=actor.name,
+                revoked_at=now,
+                issuer=row.issuer_id,
+                issuer_notified=True,
+                created_at=now,
+            )
+            previous = row.status
+            row.status = CertificateStatus.REVOKED.value
+            row.revoked_at = now
+            row.revocation_reason = why.value
+            row.updated_at = now
+            row.save()
+            self._audit.record(
+                actor,
+                "certificate_revoked",
+                "certificate",
+                row.id,
+                {"reason": why.value, "serial_number": version.serial_number, "previous_status": previous},
+            )
+        return self._certificates.get(certificate_id)
+
+    def list_revocations(self, issuer_id: str | None = None) -> list[Revocation]:
+        query = RevocationModel.select().order_by(RevocationModel.revoked_at.desc())
+        if issuer_id:
+            query = query.where(RevocationModel.issuer == issuer_id)
+        return [
+            Revocation(
+                r.certificate_id, r.serial_number, RevocationReason(r.reason), r.revoked_by, r.revoked_at, r.issuer_id
+            )
+            for r in query
+        ]
+
+    def _crl_entries(self, issuer_id: str) -> list[RevokedEntry]:
+        query = (
+            RevocationModel.select(
+                RevocationModel.serial_number,
+                RevocationModel.revoked_at,
+                RevocationModel.reason,
+                CertificateVersionModel.not_after,
+            )
+            .join(CertificateVersionModel, on=(CertificateVersionModel.serial_number == RevocationModel.serial_number))
+            .switch(RevocationModel)
+            .join(CertificateModel, on=(CertificateModel.id == RevocationModel.certificate))
+            .join(ProfileModel, peewee.JOIN.LEFT_OUTER, on=(ProfileModel.id == CertificateModel.certificate_profile))
+            .where((RevocationModel.issuer == issuer_id) & ~(_short_lived_condition() & ProfileModel.id.is_null(False)))
+        )
+        return [
+            RevokedEntry(
+                serial=int(serial, 16), revoked_at=revoked_at, reason=RevocationReason(reason), expires_at=not_after
+            )
+            for serial, revoked_at, reason, not_after in query.tuples()
+        ]
+
+    def crl(self, issuer_id: str, *, actor: Actor | None = None) -> bytes:
+        """A fresh DER CRL for a local CA issuer, with the next CRL number."""
+        material = self._ca.material(issuer_id, actor=actor)
+        entries = self._crl_entries(issuer_id)
+        now = self._ctx.now()
+        with self._ctx.store.write():
+            number = self._ca.next_crl_number(issuer_id)
+            crl = build_crl(
+                issuer_cert=material.certificate,
+                issuer_key=material.key,
+                entries=entries,
+                crl_number=number,
+                this_update=now,
+                next_update=now + CRL_VALIDITY,
+            )
+            self._audit.record(
+                actor or Actor.system(),
+                "crl_generated",
+                "issuer",
+                issuer_id,
+                {"crl_number": number, "entries": len(crl)},
+            )
+        return crl_to_der(crl)
+
+    def check(self, issuer_id: str, serial: str) -> OCSPCheck:
+        """The status the OCSP responder gives one serial of one issuer."""
+        serial_hex = _serial_hex(serial)
+        version = (
+            CertificateVersionModel.select(CertificateVersionModel, CertificateModel)
+            .join(CertificateModel)
+            .where((CertificateVersionModel.serial_number == serial_hex) & (CertificateModel.issuer == issuer_id))
+            .first()
+        )
+        if version is None:
+            return OCSPCheck(issuer_id, serial_hex, "unknown")
+        cert_id = version.certificate_id
+        profile = ProfileModel.get_or_none(ProfileModel.id == version.certificate.certificate_profile_id)
+        short_lived = bool(
+            profile and profile.allow_short_lived and 0 < profile.max_ttl_seconds < SHORT_LIVED_MAX_TTL_SECONDS
+        )
+        revocation = RevocationModel.get_or_none(RevocationModel.serial_number == serial_hex)
+        if revocation is None or short_lived:
+            return OCSPCheck(issuer_id, serial_hex, "good", certificate_id=cert_id)
+        return OCSPCheck(
+            issuer_id, serial_hex, "revoked", revocation.revoked_at, RevocationReason(revocation.reason), cert_id
+        )
+
+    def ocsp_response(self, issuer_id: str, request_der: bytes) -> bytes:
+        """A signed OCSP response to a DER request, as the responder sends it over HTTP."""
+        try:
+            request = parse_ocsp_request(request_der)
+        except InvalidInput:
+            return build_ocsp_error("malformed_request")
+        material = self._ca.material(issuer_id)
+        if not issuer_matches(request, material.certificate):
+            return build_ocsp_error("unauthorized")
+        status = self.check(issuer_id, format(request.serial, "x"))
+        now = self._ctx.now()
+        return build_ocsp_response(
+            request=request,
+            issuer_cert=material.certificate,
+            responder_cert=material.certificate,
+            responder_key=material.key,
+            status=OCSPStatus(status.status),
+            this_update=now,
+            next_update=now + OCSP_VALIDITY,
+            revoked_at=status.revoked_at,
+            reason=status.reason,
+        )
+
+    def serial_of(self, certificate_id: str) -> str:
+        version = self._certificates.current_version(certificate_id)
+        if version is None:
+            raise Conflict(f"certificate '{certificate_id}' has never been issued")
+        return version.serial_number
