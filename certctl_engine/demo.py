@@ -51,6 +51,7 @@ from certctl_engine.store.models import (
     AgentGroupModel,
     AgentModel,
     AuditEventModel,
+    CertificateAuthorityModel,
     CertificateModel,
     CertificateSANModel,
     CertificateTargetModel,
@@ -701,6 +702,20 @@ def _build(b: _Builder) -> None:
         deterministic=True,
     )
     ca_pem = certificate_to_pem(ca_cert)
+    # The demo CA is iss-local's CA: renewals, CRLs and OCSP on demo data chain to it.
+    b.add(
+        CertificateAuthorityModel,
+        issuer="iss-local",
+        mode="self-signed",
+        certificate_pem=ca_pem,
+        chain_pem="",
+        key_encrypted=b.engine.context.secrets.encrypt(private_key_to_pem(ca_key), "ca:iss-local"),
+        fingerprint_sha256=inspect_certificate(ca_cert).fingerprint_sha256,
+        not_after=ca_cert.not_valid_after_utc,
+        crl_number=0,
+        created_at=setup,
+        updated_at=setup,
+    )
     versions: dict[str, list[dict[str, Any]]] = {}
     for spec in CERTIFICATES:
         versions[spec.id] = _certificate(b, spec, ca_cert, ca_key, ca_pem, setup)

@@ -504,3 +504,46 @@ class OCSPCheck:
     revoked_at: datetime | None = None
     reason: RevocationReason | None = None
     certificate_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DayCount:
+    day: str  # YYYY-MM-DD (UTC)
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class JobTrendPoint:
+    day: str
+    completed: int
+    failed: int
+
+    @property
+    def success_rate(self) -> float | None:
+        total = self.completed + self.failed
+        return self.completed / total if total else None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentCounts:
+    online: int
+    offline: int
+    degraded: int
+
+    @property
+    def total(self) -> int:
+        return self.online + self.offline + self.degraded
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardSummary:
+    """Everything the dashboard's header panels show, computed in one read."""
+
+    inventory: InventoryStats
+    agents: AgentCounts
+    pending_jobs: int
+    awaiting_approval: int
+    failed_jobs_30d: int
+    completed_jobs_30d: int
+    open_violations: int
+    audit_sequence: int

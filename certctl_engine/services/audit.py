@@ -129,6 +129,18 @@ class AuditService:
         )
         return _to_domain(row)
 
+    def append(
+        self,
+        actor: Actor,
+        action: str,
+        resource_type: str,
+        resource_id: str,
+        details: Mapping[str, Any] | None = None,
+    ) -> AuditEvent:
+        """Record an event that accompanies no stored change (a read through a face, an export)."""
+        with self._ctx.store.write():
+            return self.record(actor, action, resource_type, resource_id, details)
+
     def latest_sequence(self) -> int:
         """The newest sequence number; faces poll it to know when to refresh."""
         value = (

@@ -12,9 +12,43 @@ from datetime import timedelta
 
 import peewee
 
-from certctl_engine.domain import CertificateStatus, ExpiryBuckets, InventoryStats
+from certctl_engine.domain import (
+    ACTIVE_JOB_STATUSES,
+    AgentCounts,
+    AgentStatus,
+    CertificateStatus,
+    DashboardSummary,
+    DayCount,
+    ExpiryBuckets,
+    InventoryStats,
+    JobStatus,
+    JobTrendPoint,
+)
+from certctl_engine.errors import InvalidInput
 from certctl_engine.services.context import ServiceContext
-from certctl_engine.store.models import CertificateModel
+from certctl_engine.store.models import (
+    AgentModel,
+    AuditEventModel,
+    CertificateModel,
+    CertificateVersionModel,
+    JobModel,
+    PolicyViolationModel,
+)
+
+MAX_DAYS = 365
+
+
+def _days(days: int) -> int:
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
+        raise InvalidInput(f"days must be a whole number from 1 to {MAX_DAYS}, got {days!r}", field="days")
+    return days
+
+
+def _day_key(value: object) -> str:
+    """The UTC day of a grouped date value, whichever type the back end returns."""
+    text = str(value)
+    return text[:10]
+
 
 # Revoked and archived certificates no longer "expire" in any way that needs action.
 _NOT_LIVE = (CertificateStatus.REVOKED.value, CertificateStatus.ARCHIVED.value)
@@ -89,4 +123,90 @@ class StatsService:
                 expiry=self.expiry_buckets(),
                 by_issuer=self.counts_by_issuer(),
                 computed_at=self._ctx.now(),
+            )
+
+    def expiration_timeline(self, days: int = 90) -> list[DayCount]:
+        """Live certificates expiring on each of the next ``days`` days (days with none left out)."""
+        now = self._ctx.now()
+        day = peewee.fn.DATE(CertificateModel.expires_at)
+        rows = (
+            CertificateModel.select(day, peewee.fn.COUNT(peewee.SQL("*")))
+            .where(
+                (CertificateModel.expires_at >= now)
+                & (CertificateModel.expires_at < now + timedelta(days=_days(days)))
+                & CertificateModel.status.not_in(_NOT_LIVE)
+            )
+            .group_by(day)
+            .order_by(day)
+            .tuples()
+        )
+        return [DayCount(_day_key(d), int(c)) for d, c in rows]
+
+    def job_trends(self, days: int = 30) -> list[JobTrendPoint]:
+        """Jobs completed and failed per day over the last ``days`` days."""
+        since = self._ctx.now() - timedelta(days=_days(days))
+        day = peewee.fn.DATE(JobModel.completed_at)
+        rows = (
+            JobModel.select(day, JobModel.status, peewee.fn.COUNT(peewee.SQL("*")))
+            .where(
+                (JobModel.completed_at >= since)
+                & JobModel.status.in_([JobStatus.COMPLETED.value, JobStatus.FAILED.value])
+            )
+            .group_by(day, JobModel.status)
+            .tuples()
+        )
+        per_day: dict[str, list[int]] = {}
+        for d, status, count in rows:
+            slot = per_day.setdefault(_day_key(d), [0, 0])
+            slot[0 if status == JobStatus.COMPLETED.value else 1] += int(count)
+        return [JobTrendPoint(d, c, f) for d, (c, f) in sorted(per_day.items())]
+
+    def issuance_rate(self, days: int = 30) -> list[DayCount]:
+        """Certificate versions issued (or imported) per day over the last ``days`` days."""
+        since = self._ctx.now() - timedelta(days=_days(days))
+        day = peewee.fn.DATE(CertificateVersionModel.created_at)
+        rows = (
+            CertificateVersionModel.select(day, peewee.fn.COUNT(peewee.SQL("*")))
+            .where(CertificateVersionModel.created_at >= since)
+            .group_by(day)
+            .order_by(day)
+            .tuples()
+        )
+        return [DayCount(_day_key(d), int(c)) for d, c in rows]
+
+    def agent_counts(self) -> AgentCounts:
+        counts = dict(
+            AgentModel.select(AgentModel.status, peewee.fn.COUNT(peewee.SQL("*"))).group_by(AgentModel.status).tuples()
+        )
+        return AgentCounts(
+            online=int(counts.get(AgentStatus.ONLINE.value, 0)),
+            offline=int(counts.get(AgentStatus.OFFLINE.value, 0)),
+            degraded=int(counts.get(AgentStatus.DEGRADED.value, 0)),
+        )
+
+    def dashboard(self) -> DashboardSummary:
+        """The dashboard's figures in one consistent read."""
+        since = self._ctx.now() - timedelta(days=30)
+        with self._ctx.store.read():
+            jobs = dict(
+                JobModel.select(JobModel.status, peewee.fn.COUNT(peewee.SQL("*")))
+                .where(JobModel.status.in_([s.value for s in ACTIVE_JOB_STATUSES]))
+                .group_by(JobModel.status)
+                .tuples()
+            )
+            recent = dict(
+                JobModel.select(JobModel.status, peewee.fn.COUNT(peewee.SQL("*")))
+                .where(JobModel.completed_at >= since)
+                .group_by(JobModel.status)
+                .tuples()
+            )
+            return DashboardSummary(
+                inventory=self.summary(),
+                agents=self.agent_counts(),
+                pending_jobs=sum(int(v) for v in jobs.values()),
+                awaiting_approval=int(jobs.get(JobStatus.AWAITING_APPROVAL.value, 0)),
+                failed_jobs_30d=int(recent.get(JobStatus.FAILED.value, 0)),
+                completed_jobs_30d=int(recent.get(JobStatus.COMPLETED.value, 0)),
+                open_violations=PolicyViolationModel.select().where(PolicyViolationModel.resolved_at.is_null()).count(),
+                audit_sequence=int(AuditEventModel.select(peewee.fn.MAX(AuditEventModel.sequence)).scalar() or 0),
             )
