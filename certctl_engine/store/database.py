@@ -9,7 +9,9 @@ threads, processes or engines sharing one PostgreSQL, and the chain stays linear
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
+from pathlib import Path
 from collections.abc import Iterator
 from typing import Any
 
@@ -41,6 +43,7 @@ def _connect(location: StoreLocation) -> peewee.Database:
         assert location.path is not None
         if not location.in_memory:
             ensure_directory(location.path.parent)
+            _create_private(location.path)
         db: peewee.Database = peewee.SqliteDatabase(
             str(location.path), pragmas=SQLITE_PRAGMAS, timeout=60, check_same_thread=False
         )
@@ -70,6 +73,16 @@ def _connect(location: StoreLocation) -> peewee.Database:
     except peewee.OperationalError as exc:
         raise StoreError(f"cannot open the store at {location.describe()}: {_first_line(exc)}") from None
     return db
+
+
+def _create_private(path: Path) -> None:
+    """Create a new store file readable by its owner only (SQLite would follow the umask)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise StoreError(f"cannot create the store file {path}: {exc.strerror or exc}") from None
 
 
 def _first_line(exc: BaseException) -> str:

@@ -132,7 +132,8 @@ def _redact(raw: str) -> str:
 def ensure_directory(path: Path) -> None:
     """Create the store's directory or say clearly why it cannot be."""
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        # Owner-only: the store holds the inventory and the key file that unlocks its secrets.
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
         raise StoreError(
             f"cannot create the data directory {path}: {exc.strerror or exc}; "
