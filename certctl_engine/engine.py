@@ -21,9 +21,12 @@ from certctl_engine.services.context import ServiceContext, system_clock
 from certctl_engine.services.exchange import ExchangeService
 from certctl_engine.services.issuance import IssuanceService
 from certctl_engine.services.issuers import IssuerService
+from certctl_engine.services.jobs import JobService
+from certctl_engine.services.leases import LeaseService
 from certctl_engine.services.lifecycle import LifecycleService
 from certctl_engine.services.ownership import OwnershipService
 from certctl_engine.services.profiles import ProfileService
+from certctl_engine.services.renewal import RenewalService
 from certctl_engine.services.renewal_policies import RenewalPolicyService
 from certctl_engine.services.revocation import RevocationService
 from certctl_engine.services.stats import StatsService
@@ -54,6 +57,9 @@ class Engine:
         self.revocation = RevocationService(self.context, self.audit, self.certificates, self.ca)
         self.exchange = ExchangeService(self.context, self.audit, self.certificates)
         self.lifecycle = LifecycleService(self.context, self.audit)
+        self.jobs = JobService(self.context, self.audit)
+        self.renewal = RenewalService(self.context, self.audit, self.jobs, self.issuance)
+        self.leases = LeaseService(self.context)
 
     @classmethod
     def open(

@@ -8,6 +8,7 @@ stored; a caller's CSR keeps the key out of certctl altogether.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -76,14 +77,17 @@ class IssuanceService:
         key_spec: KeySpec | None = None,
         ttl_seconds: int | None = None,
         csr_pem: str | bytes | None = None,
+        on_stored: Callable[[CertificateVersion], None] | None = None,
     ) -> CertificateVersion:
-        """First issuance of a registered certificate."""
+        """First issuance of a registered certificate.
+
+        ``on_stored`` runs inside the transaction that stores the version (a job completes
+        there, so a crash never leaves a version without its finished job, or the reverse).
+        """
         cert = self._certificates.get(certificate_id)
         if cert.current_version_id is not None:
             raise Conflict(f"certificate '{certificate_id}' is already issued; renew it instead")
-        return self._issue(
-            cert, actor=actor, key_spec=key_spec, ttl_seconds=ttl_seconds, csr_pem=csr_pem, renewal=False
-        )
+        return self._issue(cert, actor, key_spec, ttl_seconds, csr_pem, renewal=False, on_stored=on_stored)
 
     def renew(
         self,
@@ -93,22 +97,24 @@ class IssuanceService:
         key_spec: KeySpec | None = None,
         ttl_seconds: int | None = None,
         csr_pem: str | bytes | None = None,
+        on_stored: Callable[[CertificateVersion], None] | None = None,
     ) -> CertificateVersion:
         """A new version with a new key; the previous versions stay in the history."""
         cert = self._certificates.get(certificate_id)
         if cert.current_version_id is None:
             raise Conflict(f"certificate '{certificate_id}' has not been issued yet; issue it first")
-        return self._issue(cert, actor=actor, key_spec=key_spec, ttl_seconds=ttl_seconds, csr_pem=csr_pem, renewal=True)
+        return self._issue(cert, actor, key_spec, ttl_seconds, csr_pem, renewal=True, on_stored=on_stored)
 
     def _issue(
         self,
         cert: Certificate,
-        *,
         actor: Actor,
         key_spec: KeySpec | None,
         ttl_seconds: int | None,
         csr_pem: str | bytes | None,
+        *,
         renewal: bool,
+        on_stored: Callable[[CertificateVersion], None] | None,
     ) -> CertificateVersion:
         if cert.status in _NOT_RENEWABLE:
             raise Conflict(
@@ -160,4 +166,6 @@ class IssuanceService:
             )
             if renewal:
                 CertificateModel.update(last_renewal_at=now).where(CertificateModel.id == cert.id).execute()
+            if on_stored is not None:
+                on_stored(version)
         return version

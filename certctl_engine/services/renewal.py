@@ -1,0 +1,153 @@
+"""Automatic renewal: finding certificates inside their renewal window and running the jobs.
+
+The window is the renewal policy's ``renewal_window_days`` before expiry. One indexed range
+query on ``expires_at`` (bounded by the widest window) finds the candidates; each then gets
+a renewal job unless it already has one. Jobs run one at a time per certificate and one
+certificate's failure never stops the others.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+import peewee
+
+from certctl_engine.domain import (
+    SHORT_LIVED_MAX_TTL_SECONDS,
+    Actor,
+    CertificateStatus,
+    CertificateVersion,
+    Job,
+    JobStatus,
+    JobType,
+)
+from certctl_engine.errors import CertctlError
+from certctl_engine.services.audit import AuditService
+from certctl_engine.services.context import ServiceContext
+from certctl_engine.services.issuance import IssuanceService
+from certctl_engine.services.jobs import JobService
+from certctl_engine.store.models import CertificateModel, ProfileModel, RenewalPolicyModel
+
+log = logging.getLogger("certctl.renewal")
+SCHEDULER = Actor.system("scheduler")
+_RENEWABLE = (CertificateStatus.ACTIVE.value, CertificateStatus.EXPIRING.value, CertificateStatus.EXPIRED.value)
+
+
+@dataclass(frozen=True, slots=True)
+class RenewalCheck:
+    checked: int
+    jobs_created: int
+    status_changes: int
+
+
+@dataclass(frozen=True, slots=True)
+class JobRun:
+    completed: int
+    failed: int
+    retrying: int
+
+
+class RenewalService:
+    def __init__(self, ctx: ServiceContext, audit: AuditService, jobs: JobService, issuance: IssuanceService) -> None:
+        self._ctx = ctx
+        self._audit = audit
+        self._jobs = jobs
+        self._issuance = issuance
+
+    def due(self) -> list[str]:
+        """Ids of every live certificate inside its policy's renewal window."""
+        now = self._ctx.now()
+        widest = RenewalPolicyModel.select(peewee.fn.MAX(RenewalPolicyModel.renewal_window_days)).scalar() or 0
+        rows = (
+            CertificateModel.select(
+                CertificateModel.id,
+                CertificateModel.status,
+                CertificateModel.expires_at,
+                RenewalPolicyModel.renewal_window_days,
+            )
+            .join(RenewalPolicyModel, on=(RenewalPolicyModel.id == CertificateModel.renewal_policy))
+            .switch(CertificateModel)
+            .join(ProfileModel, peewee.JOIN.LEFT_OUTER, on=(ProfileModel.id == CertificateModel.certificate_profile))
+            .where(
+                (CertificateModel.expires_at < now + timedelta(days=int(widest)))
+                & CertificateModel.status.in_(_RENEWABLE)
+                # Short-lived certificates are re-requested by their workloads, not renewed here.
+                & ~(
+                    ProfileModel.id.is_null(False)
+                    & (ProfileModel.allow_short_lived == True)  # noqa: E712 - SQL comparison
+                    & (ProfileModel.max_ttl_seconds > 0)
+                    & (ProfileModel.max_ttl_seconds < SHORT_LIVED_MAX_TTL_SECONDS)
+                )
+            )
+            .tuples()
+        )
+        return [cert_id for cert_id, _status, expires_at, window in rows if expires_at - timedelta(days=window) <= now]
+
+    def check(self, *, actor: Actor = SCHEDULER) -> RenewalCheck:
+        """Mark expiring/expired certificates and queue a renewal job for each that has none."""
+        now = self._ctx.now()
+        created = changed = 0
+        candidates = self.due()
+        for cert_id in candidates:
+            try:
+                with self._ctx.store.write():
+                    row = CertificateModel.get(CertificateModel.id == cert_id)
+                    wanted = (CertificateStatus.EXPIRED if row.expires_at <= now else CertificateStatus.EXPIRING).value
+                    if self._jobs.active_for(cert_id, JobType.RENEWAL) is None:
+                        job = self._jobs.create(JobType.RENEWAL, cert_id, actor=actor)
+                        created += 1
+                        if job.status is JobStatus.PENDING:
+                            wanted = CertificateStatus.RENEWAL_IN_PROGRESS.value
+                    if row.status != wanted and row.status in _RENEWABLE:
+                        CertificateModel.update(status=wanted, updated_at=now).where(
+                            CertificateModel.id == cert_id
+                        ).execute()
+                        self._audit.record(
+                            actor,
+                            "certificate_updated",
+                            "certificate",
+                            cert_id,
+                            {"status": {"from": row.status, "to": wanted}},
+                        )
+                        changed += 1
+            except CertctlError as exc:  # one certificate never blocks the others
+                log.warning("renewal check of %s failed: %s", cert_id, exc)
+        return RenewalCheck(len(candidates), created, changed)
+
+    def process_due(self, *, actor: Actor = SCHEDULER, limit: int = 20) -> JobRun:
+        """Run due issuance and renewal jobs (server-side keys); each result is stored with its job."""
+        completed = failed = retrying = 0
+        for job in self._jobs.claim_due(actor=actor, limit=limit, types=(JobType.ISSUANCE, JobType.RENEWAL)):
+            outcome = self._run(job, actor)
+            if outcome is JobStatus.COMPLETED:
+                completed += 1
+            elif outcome is JobStatus.FAILED:
+                failed += 1
+            else:
+                retrying += 1
+        return JobRun(completed, failed, retrying)
+
+    def _run(self, job: Job, actor: Actor) -> JobStatus:
+        def finish(version: CertificateVersion) -> None:
+            self._jobs.complete(job.id, actor=actor, details={"version_id": version.id})
+
+        try:
+            if job.type is JobType.ISSUANCE:
+                self._issuance.issue(job.certificate_id, actor=actor, on_stored=finish)
+            else:
+                self._issuance.renew(job.certificate_id, actor=actor, on_stored=finish)
+            return JobStatus.COMPLETED
+        except CertctlError as exc:
+            result = self._jobs.fail(job.id, str(exc), actor=actor)
+        except Exception as exc:  # a bug in one job must not stop the loop; keep the error verbatim
+            log.exception("job %s crashed", job.id)
+            result = self._jobs.fail(job.id, f"{type(exc).__name__}: {exc}", actor=actor)
+        if result.status is JobStatus.FAILED:
+            with self._ctx.store.write():
+                CertificateModel.update(status=CertificateStatus.FAILED.value, updated_at=self._ctx.now()).where(
+                    (CertificateModel.id == job.certificate_id)
+                    & (CertificateModel.status == CertificateStatus.RENEWAL_IN_PROGRESS.value)
+                ).execute()
+        return result.status
