@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from certctl_engine.connectors.issuers.base import IssuedCertificate, IssueRequest
 from certctl_engine.domain import RevocationReason
+from certctl_engine.errors import InvalidInput, IssuerError
 from certctl_engine.pki import build_leaf
-from certctl_engine.pki.ca import CAMaterial
+from certctl_engine.pki.ca import CAMaterial, check_can_sign
 
 
 class LocalCAConnector:
@@ -17,6 +18,12 @@ class LocalCAConnector:
         self._ocsp_url = ocsp_url or None
 
     def issue(self, request: IssueRequest) -> IssuedCertificate:
+        """Sign; refused once the CA has expired, and no leaf outlives the CA that signed it."""
+        try:
+            check_can_sign(self._material, now=request.not_before)
+        except InvalidInput as exc:
+            raise IssuerError(f"the local CA cannot sign: {exc.message}; renew or replace the CA") from None
+        ca_end = self._material.certificate.not_valid_after_utc
         leaf = build_leaf(
             issuer_cert=self._material.certificate,
             issuer_key=self._material.key,
@@ -24,7 +31,7 @@ class LocalCAConnector:
             common_name=request.common_name,
             sans=request.sans,
             not_before=request.not_before,
-            not_after=request.not_after,
+            not_after=min(request.not_after, ca_end),
             ekus=request.ekus,
             crl_url=self._crl_url,
             ocsp_url=self._ocsp_url,

@@ -379,3 +379,25 @@ def test_import_bundle_with_key(pki: Engine, actor: Actor, tmp_path: Path) -> No
     with pytest.raises(InvalidInput, match="only CA certificates"):
         pki.exchange.import_pem((tmp_path / "ca.pem").read_bytes(), actor=actor, issuer_id="iss-local")
     assert pki.certificates.count() == 1
+
+
+def test_leaves_never_outlive_the_ca_and_an_expired_ca_cannot_sign(
+    store_url: str, store_env: dict[str, str], actor: Actor
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from certctl_engine.errors import IssuerError
+
+    clock = [datetime.now(UTC)]
+    with Engine.open(store_url, env=store_env, clock=lambda: clock[0]) as engine:
+        engine.issuers.create("Local", "GenericCA", {"validity_days": 90}, actor=actor, id="iss-local")
+        engine.ca.init("iss-local", actor=actor, validity_days=30)
+        ca_end = engine.ca.info("iss-local").not_after
+        first = engine.certificates.create(name="a", common_name="a.example.com", issuer_id="iss-local", actor=actor)
+        version = engine.issuance.issue(first.id, actor=actor)
+        assert version.not_after == ca_end  # capped at the CA's own end, not 90 days out
+        clock[0] += timedelta(days=31)
+        second = engine.certificates.create(name="b", common_name="b.example.com", issuer_id="iss-local", actor=actor)
+        with pytest.raises(IssuerError, match="cannot sign"):
+            engine.issuance.issue(second.id, actor=actor)
+        assert engine.certificates.current_version(second.id) is None
