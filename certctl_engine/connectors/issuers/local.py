@@ -19,18 +19,21 @@ class LocalCAConnector:
 
     def issue(self, request: IssueRequest) -> IssuedCertificate:
         """Sign; refused once the CA has expired, and no leaf outlives the CA that signed it."""
+        ca_start = self._material.certificate.not_valid_before_utc
+        ca_end = self._material.certificate.not_valid_after_utc
+        # A leaf's backdating for clock skew never reaches before its CA existed.
+        not_before = max(request.not_before, ca_start)
         try:
-            check_can_sign(self._material, now=request.not_before)
+            check_can_sign(self._material, now=not_before)
         except InvalidInput as exc:
             raise IssuerError(f"the local CA cannot sign: {exc.message}; renew or replace the CA") from None
-        ca_end = self._material.certificate.not_valid_after_utc
         leaf = build_leaf(
             issuer_cert=self._material.certificate,
             issuer_key=self._material.key,
             public_key=request.csr.public_key(),  # type: ignore[arg-type]
             common_name=request.common_name,
             sans=request.sans,
-            not_before=request.not_before,
+            not_before=not_before,
             not_after=min(request.not_after, ca_end),
             ekus=request.ekus,
             crl_url=self._crl_url,
