@@ -51,6 +51,7 @@ class CAService:
         self._ctx = ctx
         self._audit = audit
         self._issuers = issuers
+        self._cache: dict[str, CAMaterial] = {}
 
     def _local_issuer(self, issuer_id: str) -> IssuerModel:
         row = IssuerModel.get_or_none(IssuerModel.id == issuer_id)
@@ -93,7 +94,19 @@ class CAService:
         return self._to_info(row)
 
     def material(self, issuer_id: str, *, actor: Actor | None = None) -> CAMaterial:
-        """The CA's certificate and key; a root (or the configured sub-CA) is set up on first use."""
+        """The CA's certificate and key; a root (or the configured sub-CA) is set up on first use.
+
+        Kept in memory once loaded, keyed by the stored certificate's fingerprint: a CA is
+        never replaced in place, so the check is one small indexed read.
+        """
+        fingerprint = (
+            CertificateAuthorityModel.select(CertificateAuthorityModel.fingerprint_sha256)
+            .where(CertificateAuthorityModel.issuer == issuer_id)
+            .scalar()
+        )
+        cached = self._cache.get(issuer_id)
+        if cached is not None and fingerprint == cached.fingerprint_sha256:
+            return cached
         row = CertificateAuthorityModel.get_or_none(CertificateAuthorityModel.issuer == issuer_id)
         if row is None:
             self.init(issuer_id, actor=actor or Actor.system())
@@ -101,7 +114,9 @@ class CAService:
         key = load_private_key_pem(self._ctx.secrets.decrypt(row.key_encrypted, f"ca:{issuer_id}"))
         cert = load_certificates(row.certificate_pem.encode())[0]
         chain = tuple(load_certificates(row.chain_pem.encode())) if row.chain_pem.strip() else ()
-        return CAMaterial(certificate=cert, key=key, chain=chain)
+        material = CAMaterial(certificate=cert, key=key, chain=chain)
+        self._cache[issuer_id] = material
+        return material
 
     def init(
         self,

@@ -496,36 +496,35 @@ class CertificateService:
         info = inspect_certificate(certs[0])
         version_id = new_id("certver")
         now = created_at or self._ctx.now()
+        sealed = self._ctx.secrets.encrypt(private_key_pem, f"certver:{version_id}") if private_key_pem else None
         with self._ctx.store.write():
-            row = self._row(certificate_id)
-            if CertificateVersionModel.get_or_none(
-                CertificateVersionModel.fingerprint_sha256 == info.fingerprint_sha256
-            ):
+            if not CertificateModel.select(CertificateModel.id).where(CertificateModel.id == certificate_id).exists():
+                raise NotFound("certificate", certificate_id, hint="list certificates to find its id")
+            try:
+                with self._ctx.store.database.atomic():  # a savepoint: a clash leaves the outer work intact
+                    version = CertificateVersionModel.create(
+                        id=version_id,
+                        certificate=certificate_id,
+                        serial_number=info.serial_hex,
+                        fingerprint_sha256=info.fingerprint_sha256,
+                        subject_cn=info.subject_cn,
+                        issuer_dn=info.issuer_dn,
+                        not_before=info.not_before,
+                        not_after=info.not_after,
+                        key_algorithm=info.key_algorithm.value,
+                        key_size=info.key_size,
+                        pem_chain=pem_chain.strip() + "\n",
+                        csr_pem=csr_pem,
+                        private_key_encrypted=sealed,
+                        created_at=now,
+                    )
+            except peewee.IntegrityError:
                 raise Conflict(
                     f"certificate {info.fingerprint_sha256[:16]}… is already stored (as a version of some certificate)"
-                )
-            sealed = self._ctx.secrets.encrypt(private_key_pem, f"certver:{version_id}") if private_key_pem else None
-            CertificateVersionModel.create(
-                id=version_id,
-                certificate=certificate_id,
-                serial_number=info.serial_hex,
-                fingerprint_sha256=info.fingerprint_sha256,
-                subject_cn=info.subject_cn,
-                issuer_dn=info.issuer_dn,
-                not_before=info.not_before,
-                not_after=info.not_after,
-                key_algorithm=info.key_algorithm.value,
-                key_size=info.key_size,
-                pem_chain=pem_chain.strip() + "\n",
-                csr_pem=csr_pem,
-                private_key_encrypted=sealed,
-                created_at=now,
-            )
-            row.current_version_id = version_id
-            row.expires_at = info.not_after
-            row.status = status.value
-            row.updated_at = now
-            row.save()
+                ) from None
+            CertificateModel.update(
+                current_version_id=version_id, expires_at=info.not_after, status=status.value, updated_at=now
+            ).where(CertificateModel.id == certificate_id).execute()
             self._audit.record(
                 actor,
                 action,
@@ -539,7 +538,7 @@ class CertificateService:
                 },
                 timestamp=now,
             )
-        return self.get_version(version_id)
+        return _version(version)
 
     def private_key_pem(self, version_id: str) -> bytes | None:
         """The server-held private key of a version, for export and deployment only."""

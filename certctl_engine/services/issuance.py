@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -53,12 +54,12 @@ class IssuanceService:
         self._profiles = profiles
         self._ca = ca
 
-    def connector_for(self, issuer_id: str, *, actor: Actor) -> IssuerConnector:
+    def connector_for(self, issuer_id: str, *, actor: Actor, config: dict[str, Any] | None = None) -> IssuerConnector:
         issuer = self._issuers.get(issuer_id)
         if not issuer.enabled:
             raise IssuerError(f"issuer '{issuer_id}' is disabled; enable it or move the certificate to another issuer")
         if issuer.type is IssuerType.GENERIC_CA:
-            config = self._issuers.connector_config(issuer_id)
+            config = config if config is not None else self._issuers.connector_config(issuer_id)
             return LocalCAConnector(
                 self._ca.material(issuer_id, actor=actor),
                 crl_url=config.get("crl_url"),
@@ -140,7 +141,7 @@ class IssuanceService:
         validity = int(config.get("validity_days") or DEFAULT_VALIDITY_DAYS) * 86400
         lifetime = profile_rules.ttl_seconds(profile, ttl_seconds, validity)
         now = self._ctx.now()
-        connector = self.connector_for(cert.issuer_id, actor=actor)
+        connector = self.connector_for(cert.issuer_id, actor=actor, config=config)
         issued = connector.issue(
             IssueRequest(
                 csr=csr,
