@@ -574,9 +574,39 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_no_face(args: argparse.Namespace) -> int:
-    args.parser.print_help()
+def cmd_tui(args: argparse.Namespace) -> int:
+    """The terminal dashboard; ``--demo`` seeds the demo dataset into an empty store first."""
+    if not sys.stdin.isatty() or not sys.stdout.isatty():
+        raise UsageError("certctl: the dashboard needs a terminal; run a subcommand instead")
+    from certctl_tui import CertctlApp
+
+    with _open_engine(args) as engine:
+        if args.demo:
+            from certctl_engine.demo import seed_demo
+
+            seed_demo(engine)
+        result = CertctlApp(engine, read_only=args.read_only).run()
+    return int(result or EXIT_OK)
+
+
+def cmd_mcp(args: argparse.Namespace) -> int:
+    """Serve the MCP face (imported only now: the engine never depends on mcp)."""
+    import certctl_mcp  # the package root only: the import contract ignores exactly this edge
+
+    options = certctl_mcp.check_options(
+        read_only=bool(getattr(args, "read_only", False)),
+        toolsets=args.toolsets,
+        http=args.http,
+        token_env=args.token_env,
+    )
+    with _open_engine(args) as engine:
+        certctl_mcp.serve(engine, options)
     return EXIT_OK
+
+
+def cmd_no_face(args: argparse.Namespace) -> int:
+    """``certctl`` with no subcommand opens the dashboard."""
+    return cmd_tui(args)
 
 
 # ---------------------------------------------------------------------- parser
@@ -593,8 +623,27 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: $CERTCTL_DATABASE_URL, else certctl.db in the user's data directory)",
     )
     parser.add_argument("--version", action="version", version="certctl 0.1.0")
+
+    def face_flags(p: argparse.ArgumentParser, *, top: bool) -> None:
+        # On the subcommand the flags default to "not given", so `certctl --demo tui` keeps the top-level value.
+        default = False if top else argparse.SUPPRESS
+        p.add_argument(
+            "--demo",
+            action="store_true",
+            default=default,
+            help="seed the demo dataset into an empty store first, then open the dashboard",
+        )
+        p.add_argument(
+            "--read-only", action="store_true", default=default, help="the dashboard offers nothing that changes data"
+        )
+
+    face_flags(parser, top=True)
     parser.set_defaults(handler=cmd_no_face, parser=parser)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
+
+    tui = commands.add_parser("tui", help="the terminal dashboard (also: certctl with no command)")
+    face_flags(tui, top=False)
+    tui.set_defaults(handler=cmd_tui)
 
     def json_flag(p: argparse.ArgumentParser) -> None:
         p.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -766,6 +815,32 @@ def build_parser() -> argparse.ArgumentParser:
     json_flag(verify)
     verify.set_defaults(handler=cmd_audit_verify)
 
+    # mcp
+    mcp = commands.add_parser(
+        "mcp",
+        help="serve the MCP server for AI assistants (stdio by default)",
+        description="Serve every certificate operation as MCP tools, over stdio or streamable HTTP.",
+    )
+    # SUPPRESS keeps a top-level `certctl --read-only mcp` from being reset by this flag's default.
+    mcp.add_argument(
+        "--read-only",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="register no tool that changes anything",
+    )
+    mcp.add_argument(
+        "--toolsets",
+        metavar="LIST",
+        help="comma-separated toolsets to serve (default all): certificates, pki, config, audit, stats",
+    )
+    mcp.add_argument(
+        "--http",
+        metavar="HOST:PORT",
+        help="serve streamable HTTP at http://HOST:PORT/mcp instead of stdio (needs --token-env)",
+    )
+    mcp.add_argument("--token-env", metavar="VAR", help="environment variable holding the HTTP bearer token")
+    mcp.set_defaults(handler=cmd_mcp)
+
     # db
     db = commands.add_parser("db", help="store maintenance")
     db.set_defaults(handler=lambda a: _sub_help(db))
@@ -773,6 +848,9 @@ def build_parser() -> argparse.ArgumentParser:
     upgrade = db_cmds.add_parser("upgrade", help="create the store or bring its schema up to date")
     json_flag(upgrade)
     upgrade.set_defaults(handler=cmd_db_upgrade)
+    from certctl_engine import cli_automation
+
+    cli_automation.register(commands, json_flag, _Parser)
     return parser
 
 

@@ -586,9 +586,14 @@ def seed_demo(engine: Engine, *, reset: bool = False, progress: Callable[[str], 
             return DemoResult(False, "demo data was seeded by another process")
         for model in ALL_MODELS:
             rows = builder.rows.get(model)
-            if rows:
-                for start in range(0, len(rows), 200):
-                    model.insert_many(rows[start : start + 200]).execute()
+            # insert_many takes its columns from the first row, so rows are grouped by the
+            # fields they set: a field given only on later rows would otherwise be dropped.
+            groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+            for row in rows or ():
+                groups.setdefault(tuple(sorted(row)), []).append(row)
+            for group in groups.values():
+                for start in range(0, len(group), 200):
+                    model.insert_many(group[start : start + 200]).execute()
         for when, _n, actor, actor_type, action, rtype, rid, details in sorted(builder.events, key=lambda e: e[:2]):
             engine.audit.record(Actor(actor, ActorType(actor_type)), action, rtype, rid, details, timestamp=when)
         engine.audit.record(

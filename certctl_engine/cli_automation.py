@@ -1,0 +1,204 @@
+"""``certctl jobs ...`` and ``certctl engine``: the automation half of the command line.
+
+Kept apart from ``cli.py`` so each command group stays small; ``cli.build_parser`` calls
+``register`` with its sub-parser collection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+from typing import Any
+
+from certctl_engine.domain import JobStatus, JobType
+from certctl_engine.errors import InvalidInput
+
+
+def _cli() -> Any:
+    from certctl_engine import cli
+
+    return cli
+
+
+def _print_job(args: argparse.Namespace, job: Any, verb: str | None = None) -> None:
+    cli = _cli()
+    if args.json:
+        cli._print_json(job)
+        return
+    if verb:
+        print(f"{verb} job {job.id}: {job.type.value} for {job.certificate_id}, now {job.status.value}")
+        return
+    fields = [
+        ("id", job.id),
+        ("type", job.type.value),
+        ("certificate", job.certificate_id),
+        ("status", job.status.value),
+        ("attempts", f"{job.attempts} of {job.max_attempts}"),
+        ("requested by", job.requested_by),
+        ("scheduled", job.scheduled_at.isoformat()),
+        ("started", job.started_at.isoformat() if job.started_at else "-"),
+        ("completed", job.completed_at.isoformat() if job.completed_at else "-"),
+        ("target", job.target_id or "-"),
+        ("agent", job.agent_id or "-"),
+        ("last error", job.last_error or "-"),
+    ]
+    width = max(len(k) for k, _ in fields)
+    for key, value in fields:
+        print(f"{key.rjust(width)}  {value}")
+
+
+def cmd_jobs_list(args: argparse.Namespace) -> int:
+    cli = _cli()
+    with cli._open_engine(args) as engine:
+        page = engine.jobs.list(
+            status=args.status, type=args.type, certificate_id=args.certificate, limit=args.limit, cursor=args.cursor
+        )
+    if args.json:
+        cli._print_json({"items": page.items, "next_cursor": page.next_cursor})
+        return cli.EXIT_OK
+    rows = [
+        [
+            j.id,
+            j.type.value,
+            j.certificate_id,
+            j.status.value,
+            f"{j.attempts}/{j.max_attempts}",
+            j.created_at.strftime("%Y-%m-%d %H:%M"),
+            (j.last_error or "")[:60],
+        ]
+        for j in page.items
+    ]
+    print(cli._table(["ID", "TYPE", "CERTIFICATE", "STATUS", "TRIES", "CREATED (UTC)", "LAST ERROR"], rows))
+    if page.next_cursor:
+        print(f"\nmore: certctl jobs list --cursor {page.next_cursor}")
+    return cli.EXIT_OK
+
+
+def cmd_jobs_show(args: argparse.Namespace) -> int:
+    cli = _cli()
+    with cli._open_engine(args) as engine:
+        _print_job(args, engine.jobs.get(args.id))
+    return cli.EXIT_OK
+
+
+def _job_action(verb: str) -> Any:
+    def handler(args: argparse.Namespace) -> int:
+        cli = _cli()
+        actor = cli.cli_actor()
+        with cli._open_engine(args) as engine:
+            if verb == "approve":
+                job = engine.jobs.approve(args.id, actor=actor)
+            elif verb == "reject":
+                job = engine.jobs.reject(args.id, args.reason or "", actor=actor)
+            elif verb == "cancel":
+                job = engine.jobs.cancel(args.id, actor=actor)
+            else:
+                job = engine.jobs.retry(args.id, actor=actor)
+        _print_job(
+            args, job, {"approve": "approved", "reject": "rejected", "cancel": "cancelled", "retry": "requeued"}[verb]
+        )
+        return cli.EXIT_OK
+
+    return handler
+
+
+def cmd_jobs_create(args: argparse.Namespace) -> int:
+    cli = _cli()
+    with cli._open_engine(args) as engine:
+        job = engine.jobs.create(args.type, args.certificate, actor=cli.cli_actor())
+    _print_job(args, job, "queued")
+    return cli.EXIT_OK
+
+
+def cmd_engine(args: argparse.Namespace) -> int:
+    """Run the scheduler loops and the service endpoints until SIGTERM or ctrl+c."""
+    import anyio
+    import uvicorn
+
+    from certctl_engine.http import build_app
+    from certctl_engine.scheduler import Scheduler
+
+    cli = _cli()
+    host = args.host or os.environ.get("CERTCTL_SERVER_HOST", "127.0.0.1")
+    port_text = str(args.port or os.environ.get("CERTCTL_SERVER_PORT", "8080"))
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise InvalidInput(f"port '{port_text}' is not a TCP port number", field="port")
+    logging.basicConfig(
+        level=os.environ.get("CERTCTL_LOG_LEVEL", "info").upper(),
+        format='{"time":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","message":"%(message)s"}'
+        if os.environ.get("CERTCTL_LOG_FORMAT") == "json"
+        else "%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    engine = cli._open_engine(args)
+    try:
+        scheduler = Scheduler(engine)
+        app = build_app(engine, scheduler)
+        server = uvicorn.Server(
+            uvicorn.Config(app, host=host, port=int(port_text), log_level="warning", lifespan="off")
+        )
+        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+
+        async def main() -> None:
+            stop = anyio.Event()
+
+            async def watch_signals() -> None:
+                with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                    async for _ in signals:
+                        stop.set()
+                        server.should_exit = True
+                        return
+
+            async with anyio.create_task_group() as group:
+                group.start_soon(watch_signals)
+                group.start_soon(server.serve)
+                print(f"certctl engine: {engine.location.describe()}, serving http://{host}:{port_text}", flush=True)
+                await scheduler.run(stop)
+                server.should_exit = True  # uvicorn finishes its open requests and returns
+
+        anyio.run(main)
+    finally:
+        engine.close()
+    print("certctl engine: stopped", flush=True)
+    return cli.EXIT_OK
+
+
+def register(commands: Any, json_flag: Any, parser_class: type[argparse.ArgumentParser]) -> None:
+    jobs = commands.add_parser("jobs", help="issuance, renewal and deployment jobs")
+    jobs.set_defaults(handler=lambda a: _cli()._sub_help(jobs))
+    actions = jobs.add_subparsers(title="job commands", metavar="ACTION", parser_class=parser_class)
+    lst = actions.add_parser("list", help="jobs, newest first")
+    lst.add_argument("--status", choices=[s.value for s in JobStatus])
+    lst.add_argument("--type", choices=[t.value for t in JobType])
+    lst.add_argument("--certificate", metavar="ID")
+    lst.add_argument("--limit", type=int, default=50)
+    lst.add_argument("--cursor")
+    json_flag(lst)
+    lst.set_defaults(handler=cmd_jobs_list)
+    show = actions.add_parser("show", help="one job, with its last error verbatim")
+    show.add_argument("id")
+    json_flag(show)
+    show.set_defaults(handler=cmd_jobs_show)
+    create = actions.add_parser("create", help="queue a job (issuance and renewal may wait for approval)")
+    create.add_argument("type", choices=[t.value for t in JobType])
+    create.add_argument("certificate", metavar="CERTIFICATE_ID")
+    json_flag(create)
+    create.set_defaults(handler=cmd_jobs_create)
+    for verb, text in (
+        ("approve", "approve a job waiting for approval (not your own)"),
+        ("reject", "reject a job waiting for approval"),
+        ("cancel", "cancel a waiting or running job"),
+        ("retry", "give a failed job one more attempt"),
+    ):
+        sub = actions.add_parser(verb, help=text)
+        sub.add_argument("id")
+        if verb == "reject":
+            sub.add_argument("--reason", help="why (kept on the job)")
+        json_flag(sub)
+        sub.set_defaults(handler=_job_action(verb))
+
+    engine = commands.add_parser("engine", help="run the scheduler and the service endpoints (headless)")
+    engine.add_argument("--host", help="listen address (default $CERTCTL_SERVER_HOST or 127.0.0.1)")
+    engine.add_argument("--port", type=int, help="listen port (default $CERTCTL_SERVER_PORT or 8080)")
+    engine.set_defaults(handler=cmd_engine)

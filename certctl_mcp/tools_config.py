@@ -1,0 +1,561 @@
+"""Toolset ``config``: issuers, profiles, owners, teams and renewal policies (list/get/create/update/delete).
+
+(No ``from __future__ import annotations``: the delete confirmations are closures the
+SDK finds by evaluating each tool's annotations.)
+"""
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from mcp.server.elicitation import ElicitationResult
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.resolve import Elicit, Resolve
+from pydantic import BaseModel, Field
+
+from certctl_engine.domain import CertificateFilter, ExtendedKeyUsage, IssuerType, KeyAlgorithm
+from certctl_engine.serialize import to_jsonable
+from certctl_mcp.confirm import CONFIRM_DESCRIPTION, Confirmation, Decision, ask, decide
+from certctl_mcp.models import (
+    DeleteResult,
+    IssuerList,
+    IssuerOut,
+    Outcome,
+    OwnerList,
+    OwnerOut,
+    ProfileList,
+    ProfileOut,
+    RenewalPolicyList,
+    RenewalPolicyOut,
+    TeamList,
+    TeamOut,
+)
+from certctl_mcp.paging import DEFAULT_LIMIT, MAX_LIMIT, page_of
+from certctl_mcp.toolkit import CREATE, DESTRUCTIVE, READ, UPDATE, ToolKit, actor_for
+
+__all__ = ["KeyAlgorithmRuleIn", "register"]
+
+Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT, description=f"Rows per page, 1-{MAX_LIMIT}.")]
+Cursor = Annotated[str | None, Field(max_length=500, description="The next_cursor of the previous page.")]
+Confirm = Annotated[bool, Field(description=CONFIRM_DESCRIPTION)]
+Name = Annotated[str, Field(min_length=1, max_length=255, description="Unique display name.")]
+NewName = Annotated[str | None, Field(max_length=255, description="New name.")]
+
+
+def _id(what: str) -> Any:
+    return Annotated[str, Field(min_length=1, max_length=64, description=what)]
+
+
+class KeyAlgorithmRuleIn(BaseModel):
+    """One key algorithm a profile allows, with its minimum size."""
+
+    algorithm: KeyAlgorithm = Field(description="Key algorithm.")
+    min_size: int = Field(ge=0, le=16384, description="Minimum size in bits (RSA >= 2048, ECDSA >= 256, Ed25519 0).")
+
+
+def _given(**values: Any) -> dict[str, Any]:
+    """The arguments that were given (not None)."""
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def register(kit: ToolKit) -> None:
+    engine = kit.engine
+
+    def count_certs(**flt: Any) -> int:
+        return engine.certificates.count(CertificateFilter(include_archived=True, **flt))
+
+    async def delete(
+        ctx: Context,
+        *,
+        resource_type: str,
+        resource_id: str,
+        confirmation: Any,
+        confirm: bool,
+        get: Callable[[str], Any],
+        remove: Callable[..., None],
+        impact: Callable[[], str],
+    ) -> DeleteResult:
+        """The shared body of every delete tool: look up, then delete, dry-run or cancel."""
+        actor = actor_for(ctx.session)
+        decision = decide(confirmation, confirm)
+        obj = await kit.run(get, resource_id)
+        shown = to_jsonable(obj)
+        label = f"{resource_type.replace('_', ' ')} '{getattr(obj, 'name', resource_id)}' ({resource_id})"
+        what = f"delete {label}"
+        if decision is Decision.PROCEED:
+            await kit.run(remove, resource_id, actor=actor)
+            return DeleteResult(
+                outcome=Outcome.DONE,
+                message=f"deleted {label}",
+                resource_type=resource_type,
+                resource_id=resource_id,
+                deleted=shown,
+            )
+        if decision is Decision.DRY_RUN:
+            note = await kit.run(impact)
+            return DeleteResult(
+                outcome=Outcome.DRY_RUN,
+                message=f"dry run: would {what}; {note}. Nothing changed; call again with confirm=true to do it.",
+                resource_type=resource_type,
+                resource_id=resource_id,
+                deleted=shown,
+            )
+        return DeleteResult(
+            outcome=Outcome.CANCELLED,
+            message=f"cancelled: the person did not confirm; did not {what}",
+            resource_type=resource_type,
+            resource_id=resource_id,
+            deleted=None,
+        )
+
+    def question(kind: str, get: Callable[[str], Any], resource_id: str, note: str) -> Callable[[], str]:
+        def text() -> str:
+            obj = get(resource_id)
+            return f"Delete {kind} '{getattr(obj, 'name', resource_id)}' ({resource_id})? {note}"
+
+        return text
+
+    # ================================================================== issuers
+    @kit.tool(READ)
+    async def list_issuers(limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> IssuerList:
+        """List issuers (the CAs certificates are issued through), sorted by name, one page at a time.
+
+        Secret configuration fields are shown redacted. Pass next_cursor back as cursor
+        for the next page.
+        """
+        items, nxt = await kit.run(lambda: page_of("issuers", engine.issuers.list(), limit, cursor))
+        return IssuerList(items=[IssuerOut.model_validate(i) for i in items], next_cursor=nxt)
+
+    @kit.tool(READ)
+    async def get_issuer(issuer_id: _id("The issuer id (see list_issuers).")) -> IssuerOut:
+        """Get one issuer's type, configuration (secrets redacted) and whether it is enabled."""
+        return IssuerOut.model_validate(await kit.run(engine.issuers.get, issuer_id))
+
+    @kit.tool(CREATE)
+    async def create_issuer(
+        ctx: Context,
+        name: Name,
+        type: Annotated[IssuerType, Field(description="Issuer type; only GenericCA (a local CA) issues today.")],
+        config: Annotated[
+            dict[str, Any] | None,
+            Field(description="Type-specific settings, e.g. GenericCA: validity_days, ca_common_name, crl_url."),
+        ] = None,
+        enabled: Annotated[bool, Field(description="Whether it may issue.")] = True,
+    ) -> IssuerOut:
+        """Add an issuer. The configuration is checked now; secret fields in it are sealed at rest.
+
+        A GenericCA issuer creates its own root CA on first issuance (or imports a sub-CA
+        named by ca_cert_path/ca_key_path).
+        """
+        actor = actor_for(ctx.session)
+        return IssuerOut.model_validate(
+            await kit.run(engine.issuers.create, name, type, config, actor=actor, enabled=enabled)
+        )
+
+    @kit.tool(UPDATE)
+    async def update_issuer(
+        ctx: Context,
+        issuer_id: _id("The issuer id."),
+        name: NewName = None,
+        type: Annotated[IssuerType | None, Field(description="New issuer type.")] = None,
+        config: Annotated[dict[str, Any] | None, Field(description="Replaces the configuration.")] = None,
+        enabled: Annotated[bool | None, Field(description="Enable or disable issuing.")] = None,
+    ) -> IssuerOut:
+        """Change an issuer's name, type, configuration or enabled flag; omitted fields stay."""
+        actor = actor_for(ctx.session)
+        changes = _given(name=name, type=type, config=config, enabled=enabled)
+        return IssuerOut.model_validate(await kit.run(engine.issuers.update, issuer_id, actor=actor, **changes))
+
+    async def _ask_delete_issuer(ctx: Context, issuer_id: str) -> Elicit[Confirmation] | None:
+        return await ask(ctx, question("issuer", engine.issuers.get, issuer_id, "Its configuration and CA go."))
+
+    @kit.tool(DESTRUCTIVE)
+    async def delete_issuer(
+        ctx: Context,
+        issuer_id: _id("The issuer id."),
+        confirmation: Annotated[ElicitationResult[Confirmation], Resolve(_ask_delete_issuer)],
+        confirm: Confirm = False,
+    ) -> DeleteResult:
+        """Delete an issuer. Refused while any certificate (archived included) uses it.
+
+        Asks the person when the client supports elicitation; otherwise needs
+        confirm=true and without it returns a dry run naming what would happen.
+        """
+
+        def impact() -> str:
+            used = count_certs(issuer_id=issuer_id)
+            return f"it would FAIL: {used} certificate(s) use it" if used else "no certificate uses it"
+
+        return await delete(
+            ctx,
+            resource_type="issuer",
+            resource_id=issuer_id,
+            confirmation=confirmation,
+            confirm=confirm,
+            get=engine.issuers.get,
+            remove=engine.issuers.delete,
+            impact=impact,
+        )
+
+    # ================================================================== profiles
+    @kit.tool(READ)
+    async def list_profiles(limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> ProfileList:
+        """List certificate profiles (key, lifetime, EKU and SAN rules), sorted by name, paged."""
+        items, nxt = await kit.run(lambda: page_of("profiles", engine.profiles.list(), limit, cursor))
+        return ProfileList(items=[ProfileOut.model_validate(p) for p in items], next_cursor=nxt)
+
+    @kit.tool(READ)
+    async def get_profile(profile_id: _id("The profile id (see list_profiles).")) -> ProfileOut:
+        """Get one profile's rules: allowed keys, max lifetime, EKUs, SAN patterns, approval."""
+        return ProfileOut.model_validate(await kit.run(engine.profiles.get, profile_id))
+
+    @kit.tool(CREATE)
+    async def create_profile(
+        ctx: Context,
+        name: Name,
+        description: Annotated[str, Field(max_length=2000, description="What it is for.")] = "",
+        allowed_key_algorithms: Annotated[
+            list[KeyAlgorithmRuleIn] | None,
+            Field(description="Allowed keys; default ECDSA >= 256 and RSA >= 2048. The first is the default key."),
+        ] = None,
+        max_ttl_seconds: Annotated[
+            int, Field(ge=0, description="Longest lifetime in seconds; 0 = the issuer's default.")
+        ] = 0,
+        allowed_ekus: Annotated[
+            list[ExtendedKeyUsage] | None, Field(description="Extended key usages; default serverAuth.")
+        ] = None,
+        required_san_patterns: Annotated[
+            list[str] | None, Field(description="Regular expressions every SAN must match.")
+        ] = None,
+        spiffe_uri_pattern: Annotated[str, Field(max_length=512, description="SPIFFE URI pattern, if any.")] = "",
+        allow_short_lived: Annotated[
+            bool, Field(description="Short-lived certificates (needs max_ttl_seconds under 3600).")
+        ] = False,
+        requires_approval: Annotated[bool, Field(description="Issuance waits for approval.")] = False,
+        enabled: Annotated[bool, Field(description="Whether certificates may be issued under it.")] = True,
+    ) -> ProfileOut:
+        """Add a certificate profile: the rules certificates under it are issued by."""
+        actor = actor_for(ctx.session)
+        profile = await kit.run(
+            engine.profiles.create,
+            name,
+            actor=actor,
+            description=description,
+            allowed_key_algorithms=[r.model_dump() for r in allowed_key_algorithms] if allowed_key_algorithms else None,
+            max_ttl_seconds=max_ttl_seconds,
+            allowed_ekus=allowed_ekus,
+            required_san_patterns=required_san_patterns,
+            spiffe_uri_pattern=spiffe_uri_pattern,
+            allow_short_lived=allow_short_lived,
+            requires_approval=requires_approval,
+            enabled=enabled,
+        )
+        return ProfileOut.model_validate(profile)
+
+    @kit.tool(UPDATE)
+    async def update_profile(
+        ctx: Context,
+        profile_id: _id("The profile id."),
+        name: NewName = None,
+        description: Annotated[str | None, Field(max_length=2000, description="New description.")] = None,
+        allowed_key_algorithms: Annotated[
+            list[KeyAlgorithmRuleIn] | None, Field(description="Replaces the allowed keys.")
+        ] = None,
+        max_ttl_seconds: Annotated[int | None, Field(ge=0, description="New max lifetime in seconds.")] = None,
+        allowed_ekus: Annotated[list[ExtendedKeyUsage] | None, Field(description="Replaces the EKUs.")] = None,
+        required_san_patterns: Annotated[list[str] | None, Field(description="Replaces the SAN patterns.")] = None,
+        spiffe_uri_pattern: Annotated[str | None, Field(max_length=512, description="New SPIFFE pattern.")] = None,
+        allow_short_lived: Annotated[bool | None, Field(description="Allow short-lived certificates.")] = None,
+        requires_approval: Annotated[bool | None, Field(description="Require approval.")] = None,
+        enabled: Annotated[bool | None, Field(description="Enable or disable the profile.")] = None,
+    ) -> ProfileOut:
+        """Change a profile's rules; omitted fields stay. Applies to future issuance only."""
+        actor = actor_for(ctx.session)
+        changes = _given(
+            name=name,
+            description=description,
+            allowed_key_algorithms=[r.model_dump() for r in allowed_key_algorithms]
+            if allowed_key_algorithms is not None
+            else None,
+            max_ttl_seconds=max_ttl_seconds,
+            allowed_ekus=allowed_ekus,
+            required_san_patterns=required_san_patterns,
+            spiffe_uri_pattern=spiffe_uri_pattern,
+            allow_short_lived=allow_short_lived,
+            requires_approval=requires_approval,
+            enabled=enabled,
+        )
+        return ProfileOut.model_validate(await kit.run(engine.profiles.update, profile_id, actor=actor, **changes))
+
+    async def _ask_delete_profile(ctx: Context, profile_id: str) -> Elicit[Confirmation] | None:
+        return await ask(
+            ctx, question("profile", engine.profiles.get, profile_id, "Certificates under it lose their profile.")
+        )
+
+    @kit.tool(DESTRUCTIVE)
+    async def delete_profile(
+        ctx: Context,
+        profile_id: _id("The profile id."),
+        confirmation: Annotated[ElicitationResult[Confirmation], Resolve(_ask_delete_profile)],
+        confirm: Confirm = False,
+    ) -> DeleteResult:
+        """Delete a profile; certificates under it are unlinked (they keep their versions).
+
+        Asks the person when the client supports elicitation; otherwise needs
+        confirm=true and without it returns a dry run naming how many are unlinked.
+        """
+
+        def impact() -> str:
+            return f"{count_certs(profile_id=profile_id)} certificate(s) would lose this profile"
+
+        return await delete(
+            ctx,
+            resource_type="profile",
+            resource_id=profile_id,
+            confirmation=confirmation,
+            confirm=confirm,
+            get=engine.profiles.get,
+            remove=engine.profiles.delete,
+            impact=impact,
+        )
+
+    # ================================================================== teams
+    @kit.tool(READ)
+    async def list_teams(limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> TeamList:
+        """List teams (who is responsible for certificates), sorted by name, paged."""
+        items, nxt = await kit.run(lambda: page_of("teams", engine.ownership.list_teams(), limit, cursor))
+        return TeamList(items=[TeamOut.model_validate(t) for t in items], next_cursor=nxt)
+
+    @kit.tool(READ)
+    async def get_team(team_id: _id("The team id (see list_teams).")) -> TeamOut:
+        """Get one team: its name and description. Its owners come from list_owners with team_id."""
+        return TeamOut.model_validate(await kit.run(engine.ownership.get_team, team_id))
+
+    @kit.tool(CREATE)
+    async def create_team(
+        ctx: Context,
+        name: Name,
+        description: Annotated[str, Field(max_length=2000, description="What the team does.")] = "",
+    ) -> TeamOut:
+        """Add a team (a group responsible for certificates). Names are unique; owners join it via create_owner."""
+        actor = actor_for(ctx.session)
+        return TeamOut.model_validate(await kit.run(engine.ownership.create_team, name, description, actor=actor))
+
+    @kit.tool(UPDATE)
+    async def update_team(
+        ctx: Context,
+        team_id: _id("The team id."),
+        name: NewName = None,
+        description: Annotated[str | None, Field(max_length=2000, description="New description.")] = None,
+    ) -> TeamOut:
+        """Rename a team or change its description; omitted fields stay. Names are unique."""
+        actor = actor_for(ctx.session)
+        team = await kit.run(engine.ownership.update_team, team_id, actor=actor, name=name, description=description)
+        return TeamOut.model_validate(team)
+
+    async def _ask_delete_team(ctx: Context, team_id: str) -> Elicit[Confirmation] | None:
+        return await ask(ctx, question("team", engine.ownership.get_team, team_id, "Its owners are removed too."))
+
+    @kit.tool(DESTRUCTIVE)
+    async def delete_team(
+        ctx: Context,
+        team_id: _id("The team id."),
+        confirmation: Annotated[ElicitationResult[Confirmation], Resolve(_ask_delete_team)],
+        confirm: Confirm = False,
+    ) -> DeleteResult:
+        """Delete a team and its owners. Refused while it (or its owners) still has certificates.
+
+        Asks the person when the client supports elicitation; otherwise needs
+        confirm=true and without it returns a dry run.
+        """
+
+        def impact() -> str:
+            owners = engine.ownership.list_owners(team_id)
+            used = count_certs(team_id=team_id) + sum(count_certs(owner_id=o.id) for o in owners)
+            if used:
+                return f"it would FAIL: {used} certificate(s) belong to the team or its owners"
+            return f"its {len(owners)} owner(s) would be removed too"
+
+        return await delete(
+            ctx,
+            resource_type="team",
+            resource_id=team_id,
+            confirmation=confirmation,
+            confirm=confirm,
+            get=engine.ownership.get_team,
+            remove=engine.ownership.delete_team,
+            impact=impact,
+        )
+
+    # ================================================================== owners
+    @kit.tool(READ)
+    async def list_owners(
+        team_id: Annotated[str | None, Field(max_length=64, description="Only owners of this team.")] = None,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
+    ) -> OwnerList:
+        """List owners (people responsible for certificates), sorted by name, paged."""
+        items, nxt = await kit.run(lambda: page_of("owners", engine.ownership.list_owners(team_id), limit, cursor))
+        return OwnerList(items=[OwnerOut.model_validate(o) for o in items], next_cursor=nxt)
+
+    @kit.tool(READ)
+    async def get_owner(owner_id: _id("The owner id (see list_owners).")) -> OwnerOut:
+        """Get one owner: name, email (where expiry warnings go) and team."""
+        return OwnerOut.model_validate(await kit.run(engine.ownership.get_owner, owner_id))
+
+    @kit.tool(CREATE)
+    async def create_owner(
+        ctx: Context,
+        name: Annotated[str, Field(min_length=1, max_length=255, description="The person's name.")],
+        email: Annotated[str, Field(max_length=320, description="Where notifications go.")] = "",
+        team_id: Annotated[str | None, Field(max_length=64, description="Their team (see list_teams).")] = None,
+    ) -> OwnerOut:
+        """Add an owner (a person responsible for certificates), optionally in a team."""
+        actor = actor_for(ctx.session)
+        return OwnerOut.model_validate(await kit.run(engine.ownership.create_owner, name, email, team_id, actor=actor))
+
+    @kit.tool(UPDATE)
+    async def update_owner(
+        ctx: Context,
+        owner_id: _id("The owner id."),
+        name: NewName = None,
+        email: Annotated[str | None, Field(max_length=320, description="New email.")] = None,
+        team_id: Annotated[
+            str | None, Field(max_length=64, description="New team id; empty string removes the team.")
+        ] = None,
+    ) -> OwnerOut:
+        """Change an owner's name, email or team; omitted fields stay."""
+        actor = actor_for(ctx.session)
+        changes = _given(name=name, email=email, team_id=team_id)
+        return OwnerOut.model_validate(await kit.run(engine.ownership.update_owner, owner_id, actor=actor, **changes))
+
+    async def _ask_delete_owner(ctx: Context, owner_id: str) -> Elicit[Confirmation] | None:
+        return await ask(ctx, question("owner", engine.ownership.get_owner, owner_id, ""))
+
+    @kit.tool(DESTRUCTIVE)
+    async def delete_owner(
+        ctx: Context,
+        owner_id: _id("The owner id."),
+        confirmation: Annotated[ElicitationResult[Confirmation], Resolve(_ask_delete_owner)],
+        confirm: Confirm = False,
+    ) -> DeleteResult:
+        """Delete an owner. Refused while they still own certificates (reassign them first).
+
+        Asks the person when the client supports elicitation; otherwise needs
+        confirm=true and without it returns a dry run.
+        """
+
+        def impact() -> str:
+            used = count_certs(owner_id=owner_id)
+            return f"it would FAIL: they own {used} certificate(s)" if used else "they own no certificates"
+
+        return await delete(
+            ctx,
+            resource_type="owner",
+            resource_id=owner_id,
+            confirmation=confirmation,
+            confirm=confirm,
+            get=engine.ownership.get_owner,
+            remove=engine.ownership.delete_owner,
+            impact=impact,
+        )
+
+    # ================================================================== renewal policies
+    @kit.tool(READ)
+    async def list_renewal_policies(limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> RenewalPolicyList:
+        """List renewal policies (when to renew, retries, alert thresholds), sorted by name, paged."""
+        items, nxt = await kit.run(lambda: page_of("renewal_policies", engine.renewal_policies.list(), limit, cursor))
+        return RenewalPolicyList(items=[RenewalPolicyOut.model_validate(p) for p in items], next_cursor=nxt)
+
+    @kit.tool(READ)
+    async def get_renewal_policy(
+        renewal_policy_id: _id("The renewal policy id (see list_renewal_policies)."),
+    ) -> RenewalPolicyOut:
+        """Get one renewal policy: window (days before expiry), auto-renew, retries, alert thresholds."""
+        return RenewalPolicyOut.model_validate(await kit.run(engine.renewal_policies.get, renewal_policy_id))
+
+    @kit.tool(CREATE)
+    async def create_renewal_policy(
+        ctx: Context,
+        name: Name,
+        renewal_window_days: Annotated[
+            int, Field(ge=1, le=365, description="Renew this many days before expiry.")
+        ] = 30,
+        auto_renew: Annotated[bool, Field(description="Renew automatically.")] = True,
+        max_retries: Annotated[int, Field(ge=0, le=100, description="Retries after a failed renewal.")] = 3,
+        retry_interval_minutes: Annotated[int, Field(ge=0, le=10080, description="Minutes between retries.")] = 60,
+        alert_thresholds_days: Annotated[
+            list[int] | None, Field(description="Days before expiry to warn (each 0-365); default 30, 14, 7, 0.")
+        ] = None,
+        certificate_profile_id: Annotated[
+            str | None, Field(max_length=64, description="Profile this policy is meant for.")
+        ] = None,
+    ) -> RenewalPolicyOut:
+        """Add a renewal policy: how many days before expiry to renew, automatically or not, with retries and
+        alert thresholds. Names are unique; certificates pick it with renewal_policy_id."""
+        actor = actor_for(ctx.session)
+        policy = await kit.run(
+            engine.renewal_policies.create,
+            name,
+            actor=actor,
+            renewal_window_days=renewal_window_days,
+            auto_renew=auto_renew,
+            max_retries=max_retries,
+            retry_interval_minutes=retry_interval_minutes,
+            alert_thresholds_days=alert_thresholds_days,
+            certificate_profile_id=certificate_profile_id,
+        )
+        return RenewalPolicyOut.model_validate(policy)
+
+    @kit.tool(UPDATE)
+    async def update_renewal_policy(
+        ctx: Context,
+        renewal_policy_id: _id("The renewal policy id."),
+        name: NewName = None,
+        renewal_window_days: Annotated[int | None, Field(ge=1, le=365, description="New window in days.")] = None,
+        auto_renew: Annotated[bool | None, Field(description="Renew automatically.")] = None,
+        max_retries: Annotated[int | None, Field(ge=0, le=100, description="New retry count.")] = None,
+        retry_interval_minutes: Annotated[int | None, Field(ge=0, le=10080, description="New interval.")] = None,
+        alert_thresholds_days: Annotated[list[int] | None, Field(description="Replaces the thresholds.")] = None,
+        certificate_profile_id: Annotated[
+            str | None, Field(max_length=64, description="New profile id; empty string removes it.")
+        ] = None,
+    ) -> RenewalPolicyOut:
+        """Change a renewal policy; omitted fields stay. Applies to every certificate using it."""
+        actor = actor_for(ctx.session)
+        changes = _given(
+            name=name,
+            renewal_window_days=renewal_window_days,
+            auto_renew=auto_renew,
+            max_retries=max_retries,
+            retry_interval_minutes=retry_interval_minutes,
+            alert_thresholds_days=alert_thresholds_days,
+            certificate_profile_id=certificate_profile_id,
+        )
+        policy = await kit.run(engine.renewal_policies.update, renewal_policy_id, actor=actor, **changes)
+        return RenewalPolicyOut.model_validate(policy)
+
+    async def _ask_delete_renewal_policy(ctx: Context, renewal_policy_id: str) -> Elicit[Confirmation] | None:
+        return await ask(ctx, question("renewal policy", engine.renewal_policies.get, renewal_policy_id, ""))
+
+    @kit.tool(DESTRUCTIVE)
+    async def delete_renewal_policy(
+        ctx: Context,
+        renewal_policy_id: _id("The renewal policy id."),
+        confirmation: Annotated[ElicitationResult[Confirmation], Resolve(_ask_delete_renewal_policy)],
+        confirm: Confirm = False,
+    ) -> DeleteResult:
+        """Delete a renewal policy. Refused while certificates use it (move them first).
+
+        Asks the person when the client supports elicitation; otherwise needs
+        confirm=true and without it returns a dry run.
+        """
+        return await delete(
+            ctx,
+            resource_type="renewal_policy",
+            resource_id=renewal_policy_id,
+            confirmation=confirmation,
+            confirm=confirm,
+            get=engine.renewal_policies.get,
+            remove=engine.renewal_policies.delete,
+            impact=lambda: "it fails if any certificate uses the policy",
+        )

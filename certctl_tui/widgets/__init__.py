@@ -1,0 +1,1 @@
+"""Widgets of the dashboard: charts, stat panels, dialogs, forms, the command bar."""

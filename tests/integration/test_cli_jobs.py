@@ -1,0 +1,110 @@
+"""`certctl jobs ...` and `certctl engine` as a person runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+def _certctl() -> list[str]:
+    found = shutil.which("certctl")
+    return [found] if found else [sys.executable, "-m", "certctl_engine.cli"]
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path
+
+
+def run(home: Path, *args: str, actor: str = "tester") -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CERTCTL_")}
+    env.update(CERTCTL_HOME=str(home), CERTCTL_ACTOR=actor)
+    return subprocess.run(
+        [*_certctl(), "--db", str(home / "c.db"), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
+
+
+def test_jobs_commands_on_the_demo(home: Path) -> None:
+    assert run(home, "demo").returncode == 0
+    listed = json.loads(run(home, "jobs", "list", "--status", "AwaitingApproval", "--json").stdout)
+    assert sorted(j["id"] for j in listed["items"]) == ["job-approval-01", "job-approval-02"]
+    approved = run(home, "jobs", "approve", "job-approval-01")
+    assert approved.returncode == 0 and "now Pending" in approved.stdout
+    # carol requested job-approval-02: she cannot approve it herself.
+    own = run(home, "jobs", "approve", "job-approval-02", actor="carol@example.com")
+    assert own.returncode == 1 and "cannot also approve" in own.stderr and own.stderr.count("\n") == 1
+    rejected = run(home, "jobs", "reject", "job-approval-02", "--reason", "change freeze")
+    assert rejected.returncode == 0
+    shown = run(home, "jobs", "show", "job-approval-02")
+    assert "rejected: change freeze" in shown.stdout and "Cancelled" in shown.stdout
+    failed = run(home, "jobs", "show", "job-vpn-renewal")
+    assert "urn:ietf:params:acme:error:rateLimited" in failed.stdout  # the CA's error, verbatim
+    again = run(home, "jobs", "cancel", "job-approval-02")
+    assert again.returncode == 1 and "only waiting or running jobs" in again.stderr
+    assert run(home, "jobs", "list", "--status", "Done").returncode == 2
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_engine_runs_jobs_serves_metrics_and_stops_on_sigterm(home: Path) -> None:
+    assert run(home, "demo").returncode == 0
+    queued = json.loads(run(home, "jobs", "create", "Renewal", "mc-partner-api", "--json").stdout)
+    # mc-partner-api's issuer is ACME, which cannot issue here: the job must fail with a clear error, not hang.
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CERTCTL_")}
+    env.update(CERTCTL_HOME=str(home), CERTCTL_SCHEDULER_JOB_PROCESSOR_INTERVAL="1s")
+    engine = subprocess.Popen(
+        [*_certctl(), "--db", str(home / "c.db"), "engine", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("the engine never answered /health")
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        assert 'certctl_certificates{status="Active"}' in metrics
+        deadline = time.monotonic() + 30
+        status = None
+        while time.monotonic() < deadline:
+            job = json.loads(run(home, "jobs", "show", queued["id"], "--json").stdout)
+            status = job["status"]
+            # The first attempt fails and is retried after a backoff: its error is what we check.
+            if job["attempts"] >= 1 and job["last_error"]:
+                break
+            time.sleep(0.5)
+        assert "cannot issue through yet" in (job["last_error"] or ""), status
+        assert httpx.get(f"http://127.0.0.1:{port}/ready", timeout=5).json()["scheduler_leader"] is True
+    finally:
+        engine.send_signal(signal.SIGTERM)
+        out, err = engine.communicate(timeout=30)
+    assert engine.returncode == 0, err
+    assert "stopped" in out
+    assert "Traceback" not in err
