@@ -87,10 +87,12 @@ move with `tab` / arrow keys and press `enter` (or click). `c` opens all certifi
 
     def on_mount(self) -> None:
         table = self.query_one("#events", DataTable)
-        table.add_column("time (UTC)", key="time")
-        table.add_column("actor", key="actor")
-        table.add_column("action", key="action")
-        table.add_column("resource", key="resource")
+        # Fixed widths: auto-sized columns are recomputed on a later refresh, so a screen drawn
+        # right after the rows arrive could show them header-wide.
+        table.add_column("time (UTC)", key="time", width=16)
+        table.add_column("actor", key="actor", width=17)
+        table.add_column("action", key="action", width=24)
+        table.add_column("resource", key="resource", width=40)
         self.refresh_data()
 
     def refresh_data(self, *, live: bool = False) -> None:

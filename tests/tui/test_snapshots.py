@@ -31,6 +31,12 @@ def go(*steps: Callable[[Any], Any], keys: tuple[str, ...] = ()) -> Callable[[An
             # Input suggestions are computed asynchronously after a key press: let them land.
             await pilot.pause(0.3)
         await settle(pilot)
+        # Tables size auto-width columns on a later refresh; let that happen before the picture,
+        # and stop text cursors blinking so the picture does not depend on when it is taken.
+        for field in pilot.app.screen.query(Input):
+            field.cursor_blink = False
+        await pilot.pause(0.2)
+        await settle(pilot)
 
     return run_before
 
