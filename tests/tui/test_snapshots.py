@@ -6,16 +6,32 @@ the new SVGs, then accept them with ``pytest tests/tui --snapshot-update``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from textual.widgets import Input, Select
+from textual.widgets import DataTable, Input, Select
 from tui_helpers import settle
 
 from certctl_tui.screens.certificate_detail import CertificateDetailScreen
 
 SIZE = (120, 40)
+
+
+async def tables_sized(pilot: Any, timeout: float = 5.0) -> None:
+    """Wait until every table on every open screen has sized its columns to its rows.
+
+    DataTable sizes auto-width columns on an idle refresh after rows arrive; on a loaded machine
+    that can come after the picture would otherwise be taken (a private flag says it is due).
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        tables = [t for screen in pilot.app.screen_stack for t in screen.query(DataTable)]
+        if not any(getattr(t, "_require_update_dimensions", False) for t in tables):
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("tables never finished sizing their columns")
 
 
 def go(*steps: Callable[[Any], Any], keys: tuple[str, ...] = ()) -> Callable[[Any], Awaitable[None]]:
@@ -35,7 +51,7 @@ def go(*steps: Callable[[Any], Any], keys: tuple[str, ...] = ()) -> Callable[[An
         # and stop text cursors blinking so the picture does not depend on when it is taken.
         for field in pilot.app.screen.query(Input):
             field.cursor_blink = False
-        await pilot.pause(0.2)
+        await tables_sized(pilot)
         await settle(pilot)
 
     return run_before
