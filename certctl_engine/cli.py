@@ -297,24 +297,22 @@ def _print_version(args: argparse.Namespace, version: Any, verb: str) -> None:
         )
 
 
-def cmd_certs_issue(args: argparse.Namespace) -> int:
-    csr = _read_file(args.csr, "CSR file") if args.csr else None
-    with _open_engine(args) as engine:
-        version = engine.issuance.issue(
-            args.id, actor=cli_actor(), key_spec=_key_spec(args.key_type), ttl_seconds=args.ttl, csr_pem=csr
-        )
-        _print_version(args, version, "issued")
-    return EXIT_OK
+def _issue_command(renew: bool) -> Handler:
+    def handler(args: argparse.Namespace) -> int:
+        csr = _read_file(args.csr, "CSR file") if args.csr else None
+        with _open_engine(args) as engine:
+            call = engine.issuance.renew if renew else engine.issuance.issue
+            version = call(
+                args.id, actor=cli_actor(), key_spec=_key_spec(args.key_type), ttl_seconds=args.ttl, csr_pem=csr
+            )
+            _print_version(args, version, "renewed" if renew else "issued")
+        return EXIT_OK
+
+    return handler
 
 
-def cmd_certs_renew(args: argparse.Namespace) -> int:
-    csr = _read_file(args.csr, "CSR file") if args.csr else None
-    with _open_engine(args) as engine:
-        version = engine.issuance.renew(
-            args.id, actor=cli_actor(), key_spec=_key_spec(args.key_type), ttl_seconds=args.ttl, csr_pem=csr
-        )
-        _print_version(args, version, "renewed")
-    return EXIT_OK
+cmd_certs_issue = _issue_command(renew=False)
+cmd_certs_renew = _issue_command(renew=True)
 
 
 def cmd_certs_revoke(args: argparse.Namespace) -> int:

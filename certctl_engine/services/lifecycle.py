@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from certctl_engine.domain import SHORT_LIVED_MAX_TTL_SECONDS, Actor, CertificateStatus
+from certctl_engine.domain import Actor, CertificateStatus
 from certctl_engine.services.audit import AuditService
 from certctl_engine.services.context import ServiceContext
+from certctl_engine.services.profiles import short_lived_profile
 from certctl_engine.store.models import CertificateModel, ProfileModel
 
 _LIVE = (CertificateStatus.ACTIVE.value, CertificateStatus.EXPIRING.value)
@@ -25,11 +26,7 @@ class LifecycleService:
                 CertificateModel.select(CertificateModel.id, CertificateModel.expires_at)
                 .join(ProfileModel, on=(ProfileModel.id == CertificateModel.certificate_profile))
                 .where(
-                    CertificateModel.status.in_(_LIVE)
-                    & (CertificateModel.expires_at <= now)
-                    & (ProfileModel.allow_short_lived == True)  # noqa: E712 - SQL comparison
-                    & (ProfileModel.max_ttl_seconds > 0)
-                    & (ProfileModel.max_ttl_seconds < SHORT_LIVED_MAX_TTL_SECONDS)
+                    CertificateModel.status.in_(_LIVE) & (CertificateModel.expires_at <= now) & short_lived_profile()
                 )
             )
             for row in rows:

@@ -6,6 +6,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+import peewee
+
 from certctl_engine.domain import (
     SHORT_LIVED_MAX_TTL_SECONDS,
     Actor,
@@ -25,6 +27,16 @@ DEFAULT_KEY_ALGORITHMS = (KeyAlgorithmRule(KeyAlgorithm.ECDSA, 256), KeyAlgorith
 DEFAULT_EKUS = (ExtendedKeyUsage.SERVER_AUTH,)
 _MIN_SIZES = {KeyAlgorithm.RSA: 2048, KeyAlgorithm.ECDSA: 256, KeyAlgorithm.ED25519: 0}
 PROFILE_EKUS = tuple(e for e in ExtendedKeyUsage if e is not ExtendedKeyUsage.OCSP_SIGNING)
+
+
+def short_lived_profile() -> peewee.Expression:
+    """SQL for ``Profile.is_short_lived`` on a joined (possibly absent) profile row."""
+    return (
+        ProfileModel.id.is_null(False)
+        & (ProfileModel.allow_short_lived == True)  # noqa: E712 - SQL comparison
+        & (ProfileModel.max_ttl_seconds > 0)
+        & (ProfileModel.max_ttl_seconds < SHORT_LIVED_MAX_TTL_SECONDS)
+    )
 
 
 def _profile(row: ProfileModel) -> Profile:

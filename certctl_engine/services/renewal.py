@@ -15,7 +15,6 @@ from datetime import timedelta
 import peewee
 
 from certctl_engine.domain import (
-    SHORT_LIVED_MAX_TTL_SECONDS,
     Actor,
     CertificateStatus,
     CertificateVersion,
@@ -28,6 +27,7 @@ from certctl_engine.services.audit import AuditService
 from certctl_engine.services.context import ServiceContext
 from certctl_engine.services.issuance import IssuanceService
 from certctl_engine.services.jobs import JobService
+from certctl_engine.services.profiles import short_lived_profile
 from certctl_engine.store.models import CertificateModel, ProfileModel, RenewalPolicyModel
 
 log = logging.getLogger("certctl.renewal")
@@ -74,12 +74,7 @@ class RenewalService:
                 (CertificateModel.expires_at < now + timedelta(days=int(widest)))
                 & CertificateModel.status.in_(_RENEWABLE)
                 # Short-lived certificates are re-requested by their workloads, not renewed here.
-                & ~(
-                    ProfileModel.id.is_null(False)
-                    & (ProfileModel.allow_short_lived == True)  # noqa: E712 - SQL comparison
-                    & (ProfileModel.max_ttl_seconds > 0)
-                    & (ProfileModel.max_ttl_seconds < SHORT_LIVED_MAX_TTL_SECONDS)
-                )
+                & ~short_lived_profile()
             )
             .tuples()
         )

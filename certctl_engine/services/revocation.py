@@ -34,6 +34,7 @@ from certctl_engine.services.audit import AuditService
 from certctl_engine.services.ca import CAService
 from certctl_engine.services.certificates import CertificateService
 from certctl_engine.services.context import ServiceContext
+from certctl_engine.services.profiles import short_lived_profile
 from certctl_engine.services.validation import parse_enum
 from certctl_engine.store.models import (
     CertificateModel,
@@ -44,14 +45,6 @@ from certctl_engine.store.models import (
 
 CRL_VALIDITY = timedelta(hours=24)
 OCSP_VALIDITY = timedelta(hours=1)
-
-
-def _short_lived_condition() -> peewee.Expression:
-    return (
-        (ProfileModel.allow_short_lived == True)  # noqa: E712 - SQL comparison
-        & (ProfileModel.max_ttl_seconds > 0)
-        & (ProfileModel.max_ttl_seconds < SHORT_LIVED_MAX_TTL_SECONDS)
-    )
 
 
 def _serial_hex(value: str) -> str:
@@ -141,7 +134,7 @@ class RevocationService:
             .switch(RevocationModel)
             .join(CertificateModel, on=(CertificateModel.id == RevocationModel.certificate))
             .join(ProfileModel, peewee.JOIN.LEFT_OUTER, on=(ProfileModel.id == CertificateModel.certificate_profile))
-            .where((RevocationModel.issuer == issuer_id) & ~(_short_lived_condition() & ProfileModel.id.is_null(False)))
+            .where((RevocationModel.issuer == issuer_id) & ~short_lived_profile())
         )
         return [
             RevokedEntry(
@@ -221,6 +214,7 @@ class RevocationService:
         )
 
     def serial_of(self, certificate_id: str) -> str:
+        """The serial of the certificate's current version (what a revocation would list)."""
         version = self._certificates.current_version(certificate_id)
         if version is None:
             raise Conflict(f"certificate '{certificate_id}' has never been issued")
