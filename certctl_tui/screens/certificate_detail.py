@@ -128,19 +128,26 @@ of the current version's life is used), chain, versions and the audit history.
         self.query_one("#detail-subject", Static).border_title = "Certificate"
         self.query_one("#detail-error", Static).border_title = "Last error"
         versions = self.query_one("#versions", DataTable)
-        for label, key in (
-            ("", "current"),
-            ("Serial", "serial"),
-            ("Not before", "nb"),
-            ("Not after", "na"),
-            ("Key", "key"),
-            ("Issuer", "issuer"),
-            ("SHA-256", "fp"),
+        # Fixed widths (the cells are cut to them below): auto-sized columns are sized on a later
+        # refresh, so a screen drawn right after the rows arrive could show them header-wide.
+        for label, key, width in (
+            ("", "current", 1),
+            ("Serial", "serial", 20),
+            ("Not before", "nb", 10),
+            ("Not after", "na", 10),
+            ("Key", "key", 11),
+            ("Issuer", "issuer", 28),
+            ("SHA-256", "fp", 17),
         ):
-            versions.add_column(label, key=key)
+            versions.add_column(label, key=key, width=width)
         history = self.query_one("#history", DataTable)
-        for label, key in (("Time (UTC)", "time"), ("Actor", "actor"), ("Action", "action"), ("Details", "details")):
-            history.add_column(label, key=key)
+        for label, key, width in (
+            ("Time (UTC)", "time", 16),
+            ("Actor", "actor", 20),
+            ("Action", "action", 24),
+            ("Details", "details", 60),
+        ):
+            history.add_column(label, key=key, width=width)
         self.refresh_data()
 
     def refresh_data(self, *, live: bool = False) -> None:
