@@ -59,9 +59,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from inventory import capture_sql, peak_memory_mb, percentile
 
-import certctl_engine.connectors.issuers.local as local_connector
 import certctl_engine.pki as pki
-import certctl_engine.services.ca as ca_service
+import certctl_engine.services.certificates as certificates_service
 import certctl_engine.services.issuance as issuance_service
 from certctl_engine.domain import Actor, ActorType, IssuerType, RevocationReason
 from certctl_engine.engine import Engine
@@ -189,6 +188,16 @@ def issue_all(engine: Engine, ids: Iterable[str]) -> list[float]:
         issue(cert_id, actor=ACTOR)
         samples.append((time.perf_counter() - start) * 1000)
     return samples
+
+
+def issue_many(engine: Engine, ids: list[str]) -> float:
+    """``engine.issuance.issue_many`` over all ids; total seconds. Every certificate must be issued."""
+    start = time.perf_counter()
+    result = engine.issuance.issue_many(ids, actor=ACTOR)
+    elapsed = time.perf_counter() - start
+    if result.failed:
+        raise SystemExit(f"issue_many failed for {len(result.failed)} certificates: {result.failed[0]}")
+    return elapsed
 
 
 class BareIssuer:
@@ -359,26 +368,20 @@ def stage_breakdown(engine: Engine, ids: list[str], unprofiled_ms: float) -> dic
     clock = StageClock()
     db = engine.store.database
     wraps: list[tuple[Any, str, str]] = [
-        (engine.issuance, "issue", "issue()/_issue() own code: rules, CSR PEM, glue"),
-        (engine.certificates, "get", "certificates.get: row, SANs, targets -> domain"),
+        (engine.issuance, "issue_many", "issue_many() own code: batching, checks, glue"),
+        (issuance_service, "_load_subjects", "load certificates + SANs (2 queries a batch)"),
+        (issuance_service.IssuanceService, "_sign", "_sign() own code: profile rules, request"),
         (issuance_service, "generate_private_key", "leaf key generation (P-256)"),
-        (issuance_service, "build_csr", "CSR build + self-signature"),
+        (pki.LeafSigner, "sign", "LeafSigner.sign: extensions + CA signature (P-384)"),
         (issuance_service, "private_key_to_pem", "leaf key to PKCS#8 PEM"),
-        (engine.issuers, "connector_config", "issuers.connector_config (2 calls)"),
-        (engine.issuers, "get", "issuers.get (in connector_for)"),
-        (engine.ca, "material", "ca.material: CA row read, CAMaterial"),
-        (engine.context.secrets, "decrypt", "secret box decrypt (CA key)"),
-        (ca_service, "load_private_key_pem", "CA key PEM parse"),
-        (ca_service, "load_certificates", "CA certificate PEM parse"),
-        (local_connector, "build_leaf", "build_leaf: checks + CA signature (P-384)"),
-        (issuance_service, "certificates_to_pem", "leaf + CA to PEM"),
+        (issuance_service.NewVersion, "from_certificate", "NewVersion: DER hash, PEM, names"),
         (db, "begin", "BEGIN IMMEDIATE"),
-        (engine.certificates, "add_version", "add_version: row reads, INSERT, UPDATE"),
-        (pki, "load_certificates", "add_version: re-parse the issued PEM"),
-        (pki, "inspect_certificate", "add_version: inspect_certificate"),
-        (engine.context.secrets, "encrypt", "secret box encrypt (leaf key)"),
-        (engine.audit, "record", "audit.record: chain head, hash, INSERT"),
-        (engine.certificates, "get_version", "get_version: read the new version back"),
+        (issuance_service, "_current_states", "re-check states inside the transaction"),
+        (engine.certificates, "store_versions", "store_versions() own code: rows, sealing"),
+        (engine.context.secrets, "encrypt", "secret box encrypt (leaf keys)"),
+        (certificates_service, "insert_rows", "INSERT versions (one prepared statement)"),
+        (certificates_service, "update_rows", "UPDATE certificates (one prepared statement)"),
+        (engine.audit, "record_many", "audit.record_many: head, hashes, INSERT"),
         (db, "commit", "COMMIT"),
     ]
     for owner, attr, label in wraps:
@@ -386,13 +389,13 @@ def stage_breakdown(engine: Engine, ids: list[str], unprofiled_ms: float) -> dic
     clock.wrap_sql(db)
     try:
         start = time.perf_counter()
-        issue_all(engine, ids)
+        issue_many(engine, ids)
         wall_ms = (time.perf_counter() - start) * 1000 / len(ids)
     finally:
         clock.restore()
 
     n = len(ids)
-    section(f"Where issue() spends its time: exclusive wall time per step ({n} more issues, light wrappers)")
+    section(f"Where issue_many() spends its time: exclusive wall time per step ({n} more issues, light wrappers)")
     print(f"  {'step':<{LABEL_WIDTH}} {'ms/cert':>8} {'share':>6} {'SQL ms':>7} {'stmts':>6} {'calls':>6}")
     per_stage: dict[str, float] = {}
     total_own = sum(clock.own.values())
@@ -439,7 +442,7 @@ def cprofile_breakdown(engine: Engine, ids: list[str], unprofiled_ms: float) -> 
     profiler = cProfile.Profile()
     start = time.perf_counter()
     profiler.enable()
-    issue_all(engine, ids)
+    issue_many(engine, ids)
     profiler.disable()
     wall_ms = (time.perf_counter() - start) * 1000 / len(ids)
     stats = pstats.Stats(profiler)
@@ -451,7 +454,8 @@ def cprofile_breakdown(engine: Engine, ids: list[str], unprofiled_ms: float) -> 
     total = sum(by_package.values())
 
     section(
-        f"cProfile of issue() ({n} more issues; {wall_ms:.2f} ms/cert under the profiler, {unprofiled_ms:.2f} without)"
+        f"cProfile of issue_many() ({n} more issues; {wall_ms:.2f} ms/cert under the profiler, "
+        f"{unprofiled_ms:.2f} without)"
     )
     print("  self time by package (the profiler inflates many small Python calls, so Python shares read high):")
     for package, tottime in sorted(by_package.items(), key=lambda kv: -kv[1]):
@@ -476,83 +480,6 @@ def _short_path(filename: str) -> str:
         if marker in filename:
             return filename.split(marker, 1)[1] if marker == "site-packages/" else marker + filename.split(marker, 1)[1]
     return Path(filename).name
-
-
-def suggestions(stages: dict[str, float], bare_ms: float) -> None:
-    """Concrete changes, each with the step times it would remove (from the stage table)."""
-
-    def ms(*labels: str) -> float:
-        return sum(stages.get(label, 0.0) for label in labels)
-
-    crypto = ms(
-        "leaf key generation (P-256)",
-        "CSR build + self-signature",
-        "leaf key to PKCS#8 PEM",
-        "build_leaf: checks + CA signature (P-384)",
-        "leaf + CA to PEM",
-        "secret box encrypt (leaf key)",
-    )
-    material = ms(
-        "ca.material: CA row read, CAMaterial",
-        "secret box decrypt (CA key)",
-        "CA key PEM parse",
-        "CA certificate PEM parse",
-    )
-    issuer_reads = ms("issuers.connector_config (2 calls)", "issuers.get (in connector_for)")
-    reparse = ms("add_version: re-parse the issued PEM", "add_version: inspect_certificate")
-    tx = ms("BEGIN IMMEDIATE", "COMMIT")
-    wall = stages["__wall__"]
-    section("Suggestions (product code unchanged; savings are the measured step times above, per certificate)")
-    items = [
-        f"Cache the CA per issuer: ca.material() reads the CA row, unseals and parses the CA key and parses the CA "
-        f"certificate on every issue ({material:.2f} ms). Keep the CAMaterial in the engine keyed by issuer id and "
-        "the row's fingerprint/updated_at (or give IssuanceService a per-issuer connector cache), dropped when the CA "
-        "changes.",
-        f"Read the issuer row once per issue: connector_config() runs twice and issuers.get() once, three SELECTs of "
-        f"the same row plus the issuer domain value ({issuer_reads:.2f} ms). Load the row once and pass it on "
-        "(connector_config_of(row) exists already).",
-        f"Do not re-read what was just written: add_version() re-selects the certificate row already loaded by "
-        f"certificates.get(), pre-checks the fingerprint with a SELECT although the column is UNIQUE, rewrites "
-        f"every column of the certificate row (row.save(); save(only=...) or one UPDATE of the 4 changed columns) "
-        f"and get_version() selects the new version back ({ms('add_version: row reads, INSERT, UPDATE'):.2f} + "
-        f"{ms('get_version: read the new version back'):.2f} ms). Build the CertificateVersion from the inserted "
-        "values and let the UNIQUE index raise.",
-        f"Trust the checked CA pair: build_leaf() serialises both the CA key's and the CA certificate's public key "
-        f"to compare them and re-reads the CA's subject key identifier on every call; with a cached CAMaterial "
-        f"(checked once in its __post_init__) that can go. build_leaf() takes "
-        f"{ms('build_leaf: checks + CA signature (P-384)'):.2f} ms against {bare_ms:.2f} ms for the bare loop's "
-        "whole certificate, key generation included.",
-        f"Pass the x509 object to add_version instead of PEM: the leaf is serialised and then parsed back and "
-        f"inspected ({reparse:.2f} ms).",
-        f"certificates.get() at the start loads SANs and targets and builds the full domain value "
-        f"({ms('certificates.get: row, SANs, targets -> domain'):.2f} ms); issue() needs the row and the SANs "
-        "only.",
-        f"For bulk issuance, add an issue_many(ids) that resolves the issuer and CA once and commits in batches: "
-        f"BEGIN + COMMIT cost {tx:.2f} ms per certificate here, and the audit chain head can be carried from one "
-        f"event to the next instead of re-read ({ms('audit.record: chain head, hash, INSERT'):.2f} ms per event now).",
-    ]
-    for number, text in enumerate(items, 1):
-        print(textwrap.fill(text, 116, initial_indent=f"  {number}. ", subsequent_indent="     "))
-    floor = crypto + tx + stages["__sql__"]
-    print()
-    print(
-        textwrap.fill(
-            f"The engine does work the bare loop does not (CSR, key PEM, sealing, storage, audit). If all Python "
-            f"around the queries were free, what is left (crypto steps {crypto:.2f} ms, BEGIN/COMMIT {tx:.2f} ms, "
-            f"SQLite's own time for today's {stages['__statements__']:.0f} statements {stages['__sql__']:.2f} ms) is "
-            f"{floor:.2f} ms = {floor / bare_ms:.1f}x the bare loop ({bare_ms:.2f} ms)"
-            + (
-                f": the {TARGET_ISSUE_RATIO:g}x target is out of reach for this design."
-                if floor / bare_ms > TARGET_ISSUE_RATIO
-                else "."
-            )
-            + f" The other {wall - floor:.2f} ms of the {wall:.2f} ms are peewee query building, "
-            "row-to-model conversion and domain values; that is what the changes above cut.",
-            116,
-            initial_indent="  ",
-            subsequent_indent="  ",
-        )
-    )
 
 
 # ----------------------------------------------------------------------------- step 2: CRLs
@@ -960,15 +887,22 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
         section(f"Issuance of {args.count:,} certificates (fresh SQLite store)")
         line("issuer + CA created (untimed)", f"{info.key_algorithm} {info.key_size} root, {setup:.2f} s")
         timing_line("registration: certificates.create (apart)", registration)
+        bulk_ids, _ = register(engine, issuer.id, args.count, "bulk")
         issue_all(engine, warm_ids)
         engine_ms = issue_all(engine, ids)
+        many_s = issue_many(engine, bulk_ids)
         bare = BareIssuer(material)
         bare_ms = bare_loop(bare, args.count)
         print(f"  ({WARMUPS} warm-up issues before each loop, not counted)")
-        timing_line("engine.issuance.issue (key, CSR, sign, store, audit)", engine_ms)
+        timing_line("engine.issuance.issue, one call each", engine_ms)
+        line(
+            "engine.issuance.issue_many, one call",
+            f"{seconds_text(many_s)}, {many_s * 1000 / args.count:.3f} ms/cert",
+        )
+        print(f"  {'':<{LABEL_WIDTH}} {args.count / many_s:,.0f} certificates/s, batches of 500, one transaction each")
         timing_line("bare cryptography loop (key, leaf, sign)", bare_ms)
-        engine_leaf = pki.load_certificates(engine.certificates.current_version(ids[0]).pem_chain.encode())[0]
-        bare_leaf = bare.issue(*names_for(0), datetime.now(UTC))
+        engine_leaf = pki.load_certificates(engine.certificates.current_version(bulk_ids[0]).pem_chain.encode())[0]
+        bare_leaf = bare.issue(*names_for(0, "bulk"), datetime.now(UTC))
         same = certificate_shape(engine_leaf) == certificate_shape(bare_leaf)
         print(
             f"  same certificate shape (subject, issuer, signature, key curve, lifetime, extensions): "
@@ -976,21 +910,23 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
         )
         engine_mean = sum(engine_ms) / len(engine_ms)
         bare_mean = sum(bare_ms) / len(bare_ms)
+        bare_s = sum(bare_ms) / 1000
         verdicts.info(
-            f"issuance: engine, {args.count:,} certificates",
-            f"{sum(engine_ms) / 1000:.2f} s, {engine_mean:.2f} ms/cert",
+            f"issuance: engine issue_many, {args.count:,} certificates",
+            f"{many_s:.2f} s, {many_s * 1000 / args.count:.3f} ms/cert",
         )
         verdicts.info(
-            f"issuance: bare loop, {args.count:,} certificates", f"{sum(bare_ms) / 1000:.2f} s, {bare_mean:.2f} ms/cert"
+            f"issuance: engine issue x {args.count:,}", f"{sum(engine_ms) / 1000:.2f} s, {engine_mean:.3f} ms/cert"
         )
+        verdicts.info(f"issuance: bare loop, {args.count:,} certificates", f"{bare_s:.2f} s, {bare_mean:.3f} ms/cert")
         verdict = verdicts.ratio(
-            "issuance: engine / bare loop (totals)", sum(engine_ms) / sum(bare_ms), TARGET_ISSUE_RATIO, inclusive=True
+            "issuance: engine issue_many / bare loop", many_s / bare_s, TARGET_ISSUE_RATIO, inclusive=True
         )
+        verdicts.info("issuance: engine issue one by one / bare loop", f"{sum(engine_ms) / 1000 / bare_s:.2f}x")
         if verdict == "MISS" or args.profile:
             extra, _ = register(engine, issuer.id, 2 * args.profile_count, "prof")
-            stages = stage_breakdown(engine, extra[: args.profile_count], engine_mean)
-            cprofile_breakdown(engine, extra[args.profile_count :], engine_mean)
-            suggestions(stages, bare_mean)
+            stage_breakdown(engine, extra[: args.profile_count], many_s * 1000 / args.count)
+            cprofile_breakdown(engine, extra[args.profile_count :], many_s * 1000 / args.count)
 
         # ---------------------------------------------------------------- 2. CRLs
         rng = random.Random(SEED)

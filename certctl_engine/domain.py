@@ -547,3 +547,19 @@ class DashboardSummary:
     completed_jobs_30d: int
     open_violations: int
     audit_sequence: int
+
+
+@dataclass(frozen=True, slots=True)
+class BulkIssueFailure:
+    """A certificate a bulk issuance or renewal left alone, and why, in the engine's words."""
+
+    certificate_id: str
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class BulkIssueResult:
+    """The outcome of issuing or renewing many certificates: one failure never stops the others."""
+
+    issued: tuple[CertificateVersion, ...]
+    failed: tuple[BulkIssueFailure, ...]

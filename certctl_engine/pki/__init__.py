@@ -6,6 +6,7 @@ Pure functions over the ``cryptography`` library; storage and issuers build on t
 from __future__ import annotations
 
 from certctl_engine.pki.build import (
+    LeafSigner,
     build_csr,
     build_leaf,
     build_self_signed_ca,
@@ -55,6 +56,7 @@ __all__ = [
     "CAMaterial",
     "CertificateInfo",
     "KeySpec",
+    "LeafSigner",
     "OCSPRequestInfo",
     "OCSPStatus",
     "PemBundle",

@@ -25,6 +25,7 @@ from certctl_engine.errors import InvalidInput
 from certctl_engine.pki.keys import PrivateKey, PublicKey, key_spec_of
 
 __all__ = [
+    "LeafSigner",
     "build_csr",
     "build_leaf",
     "build_self_signed_ca",
@@ -106,10 +107,11 @@ def classify_san(value: str) -> x509.GeneralName:
         if not _EMAIL_LOCAL_RE.match(local) or not is_valid_dns_name(domain, allow_wildcard=False):
             raise InvalidInput(f"invalid e-mail SAN '{value}'", field="sans")
         return _general_name(x509.RFC822Name, f"{local}@{domain.lower()}", value)
-    try:
-        return x509.IPAddress(ipaddress.ip_address(text))
-    except ValueError:
-        pass
+    if _could_be_ip(text):
+        try:
+            return x509.IPAddress(ipaddress.ip_address(text))
+        except ValueError:
+            pass
     name = text.lower()
     if not is_valid_dns_name(name):
         hint = "use the punycode (xn--) form" if not name.isascii() else None
@@ -162,6 +164,104 @@ def build_self_signed_ca(
     return _sign(builder, key, deterministic=deterministic)
 
 
+class LeafSigner:
+    """A CA ready to sign end-entity certificates.
+
+    The key pair is checked and the per-CA parts of every leaf (issuer name, authority key
+    identifier, signature hash) are worked out once, so a CA that signs thousands of leaves
+    pays for them once rather than per certificate.
+    """
+
+    __slots__ = ("_aki", "_cert", "_hash", "_key")
+
+    def __init__(self, issuer_cert: x509.Certificate, issuer_key: PrivateKey) -> None:
+        if _public_bytes(issuer_key.public_key()) != _public_bytes(issuer_cert.public_key()):
+            raise InvalidInput("issuer key does not match the issuer certificate", field="issuer_key")
+        self._cert = issuer_cert
+        self._key = issuer_key
+        self._aki = _authority_key_id(issuer_cert)
+        self._hash = _signing_hash(issuer_key)
+
+    @property
+    def certificate(self) -> x509.Certificate:
+        return self._cert
+
+    def sign(
+        self,
+        *,
+        public_key: PublicKey,
+        common_name: str,
+        sans: Sequence[str],
+        not_before: datetime,
+        not_after: datetime,
+        ekus: Sequence[ExtendedKeyUsage] = (ExtendedKeyUsage.SERVER_AUTH,),
+        serial: int | None = None,
+        crl_url: str | None = None,
+        ocsp_url: str | None = None,
+        deterministic: bool = False,
+    ) -> x509.Certificate:
+        """Issue an end-entity certificate for ``public_key``.
+
+        The CN, when it is a DNS name, is also put into the SANs because clients ignore the CN.
+        """
+        not_before, not_after = _validity(not_before, not_after)
+        key_spec_of(public_key)
+        eku_list = _coerce_ekus(ekus)
+        if serial is None:
+            serial = random_serial()
+        elif not 0 < serial < (1 << 159):
+            raise InvalidInput("serial must be positive and fit in 20 octets", field="serial")
+
+        names = _classify_all(sans)
+        cn = common_name.strip()
+        if cn and not _is_ip(cn) and is_valid_dns_name(cn):
+            cn_name = x509.DNSName(cn.lower())
+            if cn_name not in names:
+                names.insert(0, cn_name)
+        if not cn and not names:
+            raise InvalidInput("a certificate needs a common name or at least one SAN", field="sans")
+        emails = [n.value for n in names if isinstance(n, x509.RFC822Name)]
+        if emails and ExtendedKeyUsage.EMAIL_PROTECTION not in eku_list:
+            raise InvalidInput(
+                f"email SAN {', '.join(emails)} requires the emailProtection extended key usage", field="ekus"
+            )
+
+        tls = ExtendedKeyUsage.SERVER_AUTH in eku_list or ExtendedKeyUsage.CLIENT_AUTH in eku_list
+        usage = _key_usage(
+            digital_signature=True,
+            key_encipherment=isinstance(public_key, rsa.RSAPublicKey) and tls,
+            content_commitment=ExtendedKeyUsage.EMAIL_PROTECTION in eku_list,
+        )
+        subject = x509.Name([_name_attribute(NameOID.COMMON_NAME, cn, "common_name")] if cn else [])
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(self._cert.subject)
+            .public_key(public_key)
+            .serial_number(serial)
+            .not_valid_before(not_before)
+            .not_valid_after(not_after)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(usage, critical=True)
+            .add_extension(x509.ExtendedKeyUsage([_EKU_OIDS[e] for e in eku_list]), critical=False)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+            .add_extension(self._aki, critical=False)
+        )
+        if names:
+            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=not cn)
+        if crl_url:
+            point = x509.DistributionPoint(
+                full_name=[_uri(crl_url, "crl_url")], relative_name=None, reasons=None, crl_issuer=None
+            )
+            builder = builder.add_extension(x509.CRLDistributionPoints([point]), critical=False)
+        if ocsp_url:
+            access = x509.AccessDescription(AuthorityInformationAccessOID.OCSP, _uri(ocsp_url, "ocsp_url"))
+            builder = builder.add_extension(x509.AuthorityInformationAccess([access]), critical=False)
+        if deterministic and isinstance(self._key, ec.EllipticCurvePrivateKey):
+            return builder.sign(self._key, self._hash, ecdsa_deterministic=True)
+        return builder.sign(self._key, self._hash)
+
+
 def build_leaf(
     *,
     issuer_cert: x509.Certificate,
@@ -177,66 +277,19 @@ def build_leaf(
     ocsp_url: str | None = None,
     deterministic: bool = False,
 ) -> x509.Certificate:
-    """Issue an end-entity certificate for ``public_key``, signed by ``issuer_key``.
-
-    The CN, when it is a DNS name, is also put into the SANs because clients ignore the CN.
-    """
-    not_before, not_after = _validity(not_before, not_after)
-    key_spec_of(public_key)
-    if _public_bytes(issuer_key.public_key()) != _public_bytes(issuer_cert.public_key()):
-        raise InvalidInput("issuer key does not match the issuer certificate", field="issuer_key")
-    eku_list = _coerce_ekus(ekus)
-    if serial is None:
-        serial = random_serial()
-    elif not 0 < serial < (1 << 159):
-        raise InvalidInput("serial must be positive and fit in 20 octets", field="serial")
-
-    names = _classify_all(sans)
-    cn = common_name.strip()
-    if cn and not _is_ip(cn) and is_valid_dns_name(cn):
-        cn_name = x509.DNSName(cn.lower())
-        if cn_name not in names:
-            names.insert(0, cn_name)
-    if not cn and not names:
-        raise InvalidInput("a certificate needs a common name or at least one SAN", field="sans")
-    emails = [n.value for n in names if isinstance(n, x509.RFC822Name)]
-    if emails and ExtendedKeyUsage.EMAIL_PROTECTION not in eku_list:
-        raise InvalidInput(
-            f"email SAN {', '.join(emails)} requires the emailProtection extended key usage", field="ekus"
-        )
-
-    tls = ExtendedKeyUsage.SERVER_AUTH in eku_list or ExtendedKeyUsage.CLIENT_AUTH in eku_list
-    usage = _key_usage(
-        digital_signature=True,
-        key_encipherment=isinstance(public_key, rsa.RSAPublicKey) and tls,
-        content_commitment=ExtendedKeyUsage.EMAIL_PROTECTION in eku_list,
+    """Issue one end-entity certificate; see ``LeafSigner`` for signing many under one CA."""
+    return LeafSigner(issuer_cert, issuer_key).sign(
+        public_key=public_key,
+        common_name=common_name,
+        sans=sans,
+        not_before=not_before,
+        not_after=not_after,
+        ekus=ekus,
+        serial=serial,
+        crl_url=crl_url,
+        ocsp_url=ocsp_url,
+        deterministic=deterministic,
     )
-    subject = x509.Name([_name_attribute(NameOID.COMMON_NAME, cn, "common_name")] if cn else [])
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer_cert.subject)
-        .public_key(public_key)
-        .serial_number(serial)
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(usage, critical=True)
-        .add_extension(x509.ExtendedKeyUsage([_EKU_OIDS[e] for e in eku_list]), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        .add_extension(_authority_key_id(issuer_cert), critical=False)
-    )
-    if names:
-        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=not cn)
-    if crl_url:
-        point = x509.DistributionPoint(
-            full_name=[_uri(crl_url, "crl_url")], relative_name=None, reasons=None, crl_issuer=None
-        )
-        builder = builder.add_extension(x509.CRLDistributionPoints([point]), critical=False)
-    if ocsp_url:
-        access = x509.AccessDescription(AuthorityInformationAccessOID.OCSP, _uri(ocsp_url, "ocsp_url"))
-        builder = builder.add_extension(x509.AuthorityInformationAccess([access]), critical=False)
-    return _sign(builder, issuer_key, deterministic=deterministic)
 
 
 def _sign(builder: x509.CertificateBuilder, key: PrivateKey, *, deterministic: bool) -> x509.Certificate:
@@ -401,7 +454,14 @@ def _name_attribute(oid: x509.ObjectIdentifier, value: str, field: str) -> x509.
         raise InvalidInput(f"invalid {field.replace('_', ' ')} '{value}': {exc}", field=field) from exc
 
 
+def _could_be_ip(text: str) -> bool:
+    """Cheap pre-check: IPv4 literals start with a digit, IPv6 literals contain a colon."""
+    return text[:1].isdigit() or ":" in text
+
+
 def _is_ip(text: str) -> bool:
+    if not _could_be_ip(text):
+        return False
     try:
         ipaddress.ip_address(text)
     except ValueError:

@@ -208,9 +208,9 @@ def _inspect(cert: x509.Certificate) -> CertificateInfo:
         serial_hex=format(cert.serial_number, "x"),
         fingerprint_sha256=fingerprint_sha256(cert),
         subject_dn=cert.subject.rfc4514_string(),
-        subject_cn=_common_name(cert.subject),
+        subject_cn=common_name_of(cert.subject),
         issuer_dn=cert.issuer.rfc4514_string(),
-        issuer_cn=_common_name(cert.issuer),
+        issuer_cn=common_name_of(cert.issuer),
         dns_names=tuple(san.get_values_for_type(x509.DNSName)) if san else (),
         ip_addresses=tuple(str(ip) for ip in san.get_values_for_type(x509.IPAddress)) if san else (),
         emails=tuple(san.get_values_for_type(x509.RFC822Name)) if san else (),
@@ -237,7 +237,8 @@ def _ext(exts: x509.Extensions, kind: type[_E]) -> _E | None:
         return None
 
 
-def _common_name(name: x509.Name) -> str:
+def common_name_of(name: x509.Name) -> str:
+    """The first CN of a name, or an empty string."""
     attrs = name.get_attributes_for_oid(NameOID.COMMON_NAME)
     if not attrs:
         return ""

@@ -8,7 +8,8 @@ that no longer fits. The sequence number doubles as the change feed faces poll.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,11 +18,13 @@ from certctl_engine.errors import InvalidInput, NotFound
 from certctl_engine.ids import new_id
 from certctl_engine.services.context import ServiceContext
 from certctl_engine.services.paging import check_limit, decode_cursor, encode_cursor
+from certctl_engine.store.bulk import insert_rows
 from certctl_engine.store.fields import UTCDateTimeField, dump_json, to_utc
 from certctl_engine.store.models import AuditEventModel
 
 GENESIS_HASH = "0" * 64
 _TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+_STAMP_FIELD = UTCDateTimeField()
 
 
 def event_hash(
@@ -54,8 +57,6 @@ def event_hash(
 
 
 def _to_domain(row: AuditEventModel) -> AuditEvent:
-    import json
-
     return AuditEvent(
         id=row.id,
         sequence=row.sequence,
@@ -88,6 +89,22 @@ class AuditService:
         timestamp: datetime | None = None,
     ) -> AuditEvent:
         """Append one event. Must run inside ``store.write()`` with the change it records."""
+        return self.record_many(actor, action, resource_type, [(resource_id, details)], timestamp=timestamp)[0]
+
+    def record_many(
+        self,
+        actor: Actor,
+        action: str,
+        resource_type: str,
+        events: Sequence[tuple[str, Mapping[str, Any] | None]],
+        *,
+        timestamp: datetime | None = None,
+    ) -> list[AuditEvent]:
+        """Append one event per ``(resource_id, details)``, chained in order, in one insert.
+
+        For bulk changes (a batch of issuances): the chain head is read once and carried from
+        event to event. Must run inside ``store.write()`` with the changes it records.
+        """
         if not self._ctx.store.in_write:
             raise RuntimeError("audit events are recorded inside the write transaction of their change")
         last = (
@@ -96,38 +113,60 @@ class AuditService:
             .limit(1)
             .first()
         )
-        sequence = (last.sequence + 1) if last else 1
+        sequence = last.sequence if last else 0
         previous = last.hash if last else GENESIS_HASH
         # Round-trip the timestamp through the column type so the hash sees what is stored.
-        field = UTCDateTimeField()
-        stamp = field.python_value(field.db_value(timestamp or self._ctx.now()))
+        stamp = _STAMP_FIELD.python_value(_STAMP_FIELD.db_value(timestamp or self._ctx.now()))
         assert stamp is not None
-        details_text = dump_json(dict(details or {}))
-        digest = event_hash(
-            sequence=sequence,
-            previous_hash=previous,
-            actor=actor.name,
-            actor_type=str(actor.type),
-            action=action,
-            resource_type=resource_type,
-            resource_id=resource_id,
-            details=details_text,
-            timestamp=stamp,
-        )
-        row = AuditEventModel.create(
-            id=new_id("audit"),
-            sequence=sequence,
-            actor=actor.name,
-            actor_type=str(actor.type),
-            action=action,
-            resource_type=resource_type,
-            resource_id=resource_id,
-            details=details_text,
-            timestamp=stamp,
-            previous_hash=previous,
-            hash=digest,
-        )
-        return _to_domain(row)
+        actor_type = str(actor.type)
+        rows: list[dict[str, Any]] = []
+        for resource_id, details in events:
+            sequence += 1
+            details_text = dump_json(dict(details or {}))
+            digest = event_hash(
+                sequence=sequence,
+                previous_hash=previous,
+                actor=actor.name,
+                actor_type=actor_type,
+                action=action,
+                resource_type=resource_type,
+                resource_id=resource_id,
+                details=details_text,
+                timestamp=stamp,
+            )
+            rows.append(
+                {
+                    "id": new_id("audit"),
+                    "sequence": sequence,
+                    "actor": actor.name,
+                    "actor_type": actor_type,
+                    "action": action,
+                    "resource_type": resource_type,
+                    "resource_id": resource_id,
+                    "details": details_text,
+                    "timestamp": stamp,
+                    "previous_hash": previous,
+                    "hash": digest,
+                }
+            )
+            previous = digest
+        insert_rows(self._ctx.store.database, AuditEventModel, rows)
+        return [
+            AuditEvent(
+                id=row["id"],
+                sequence=row["sequence"],
+                actor=actor.name,
+                actor_type=actor.type,
+                action=action,
+                resource_type=resource_type,
+                resource_id=row["resource_id"],
+                details=json.loads(row["details"]),
+                timestamp=stamp,
+                previous_hash=row["previous_hash"],
+                hash=row["hash"],
+            )
+            for row in rows
+        ]
 
     def append(
         self,

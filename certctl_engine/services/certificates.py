@@ -29,9 +29,11 @@ from certctl_engine.errors import Conflict, InvalidInput, NotFound
 from certctl_engine.ids import new_id
 from certctl_engine.services.audit import AuditService
 from certctl_engine.services.context import ServiceContext
+from certctl_engine.services.new_version import NewVersion
 from certctl_engine.services.paging import check_limit, decode_cursor, encode_cursor
 from certctl_engine.services.renewal_policies import RenewalPolicyService
 from certctl_engine.services.validation import optional_id, parse_enum, require_tags, require_text
+from certctl_engine.store.bulk import insert_rows, update_rows
 from certctl_engine.store.fields import UTCDateTimeField
 from certctl_engine.store.migrations import search_text_for
 from certctl_engine.store.models import (
@@ -50,6 +52,24 @@ from certctl_engine.store.models import (
 
 _UNSET: Any = object()
 MAX_SANS = 500
+_TIME_FIELD = UTCDateTimeField()
+
+
+def _stored_time(moment: datetime) -> datetime:
+    """The timestamp as the store keeps it (microseconds, UTC), so a returned value equals a re-read."""
+    value = _TIME_FIELD.python_value(_TIME_FIELD.db_value(moment))
+    assert value is not None
+    return value
+
+
+def _first_stored_fingerprint(fingerprints: Sequence[str]) -> str | None:
+    return (
+        CertificateVersionModel.select(CertificateVersionModel.fingerprint_sha256)
+        .where(CertificateVersionModel.fingerprint_sha256.in_(list(fingerprints)))
+        .limit(1)
+        .scalar()
+    )
+
 
 _SORT_COLUMNS: dict[CertificateSortField, peewee.Field] = {
     CertificateSortField.NAME: CertificateModel.name,
@@ -490,55 +510,113 @@ class CertificateService:
         The leaf is parsed here, so the indexed fields always agree with the PEM; a server-held
         private key is sealed with the secret box before it touches the store.
         """
-        from certctl_engine.pki import inspect_certificate, load_certificates
-
-        certs = load_certificates(pem_chain.encode())
-        info = inspect_certificate(certs[0])
-        version_id = new_id("certver")
-        now = created_at or self._ctx.now()
-        sealed = self._ctx.secrets.encrypt(private_key_pem, f"certver:{version_id}") if private_key_pem else None
+        new = NewVersion.from_pem(certificate_id, pem_chain, csr_pem=csr_pem, private_key_pem=private_key_pem)
         with self._ctx.store.write():
             if not CertificateModel.select(CertificateModel.id).where(CertificateModel.id == certificate_id).exists():
                 raise NotFound("certificate", certificate_id, hint="list certificates to find its id")
-            try:
-                with self._ctx.store.database.atomic():  # a savepoint: a clash leaves the outer work intact
-                    version = CertificateVersionModel.create(
-                        id=version_id,
-                        certificate=certificate_id,
-                        serial_number=info.serial_hex,
-                        fingerprint_sha256=info.fingerprint_sha256,
-                        subject_cn=info.subject_cn,
-                        issuer_dn=info.issuer_dn,
-                        not_before=info.not_before,
-                        not_after=info.not_after,
-                        key_algorithm=info.key_algorithm.value,
-                        key_size=info.key_size,
-                        pem_chain=pem_chain.strip() + "\n",
-                        csr_pem=csr_pem,
-                        private_key_encrypted=sealed,
-                        created_at=now,
-                    )
-            except peewee.IntegrityError:
-                raise Conflict(
-                    f"certificate {info.fingerprint_sha256[:16]}… is already stored (as a version of some certificate)"
-                ) from None
-            CertificateModel.update(
-                current_version_id=version_id, expires_at=info.not_after, status=status.value, updated_at=now
-            ).where(CertificateModel.id == certificate_id).execute()
-            self._audit.record(
-                actor,
-                action,
-                "certificate",
-                certificate_id,
+            return self.store_versions([new], actor=actor, action=action, status=status, created_at=created_at)[0]
+
+    def store_versions(
+        self,
+        versions: Sequence[NewVersion],
+        *,
+        actor: Actor,
+        action: str,
+        status: CertificateStatus = CertificateStatus.ACTIVE,
+        created_at: datetime | None = None,
+        renewal: bool = False,
+    ) -> list[CertificateVersion]:
+        """Store each as its certificate's current version, with one audit event each.
+
+        Runs inside the caller's ``store.write()`` (so a job can finish in the same
+        transaction); the rows go in with one INSERT per batch. Private keys are sealed here,
+        bound to their version id. A fingerprint already stored fails the whole call.
+        """
+        if not self._ctx.store.in_write:
+            raise RuntimeError("versions are stored inside the caller's write transaction")
+        now = created_at or self._ctx.now()
+        seal = self._ctx.secrets.encrypt
+        rows: list[dict[str, Any]] = []
+        for new in versions:
+            version_id = new_id("certver")
+            rows.append(
                 {
-                    "version_id": version_id,
-                    "serial_number": info.serial_hex,
-                    "fingerprint_sha256": info.fingerprint_sha256,
-                    "not_after": info.not_after.isoformat(),
-                },
-                timestamp=now,
+                    "id": version_id,
+                    "certificate": new.certificate_id,
+                    "serial_number": new.serial_hex,
+                    "fingerprint_sha256": new.fingerprint_sha256,
+                    "subject_cn": new.subject_cn,
+                    "issuer_dn": new.issuer_dn,
+                    "not_before": new.not_before,
+                    "not_after": new.not_after,
+                    "key_algorithm": new.key_algorithm.value if new.key_algorithm else None,
+                    "key_size": new.key_size,
+                    "pem_chain": new.pem_chain,
+                    "csr_pem": new.csr_pem,
+                    "private_key_encrypted": seal(new.private_key_pem, f"certver:{version_id}")
+                    if new.private_key_pem
+                    else None,
+                    "created_at": now,
+                }
             )
-        return _version(version)
+        database = self._ctx.store.database
+        try:
+            with database.atomic():  # a savepoint: a clash leaves the outer work intact
+                insert_rows(database, CertificateVersionModel, rows)
+        except peewee.IntegrityError:
+            clash = _first_stored_fingerprint([r["fingerprint_sha256"] for r in rows])
+            raise Conflict(
+                f"certificate {(clash or '?')[:16]}… is already stored (as a version of some certificate)"
+            ) from None
+        changes: dict[str, Any] = {"status": status.value, "updated_at": now}
+        if renewal:
+            changes["last_renewal_at"] = now
+        update_rows(
+            database,
+            CertificateModel,
+            "id",
+            [
+                {"id": r["certificate"], "current_version_id": r["id"], "expires_at": r["not_after"], **changes}
+                for r in rows
+            ],
+        )
+        self._audit.record_many(
+            actor,
+            action,
+            "certificate",
+            [
+                (
+                    row["certificate"],
+                    {
+                        "version_id": row["id"],
+                        "serial_number": row["serial_number"],
+                        "fingerprint_sha256": row["fingerprint_sha256"],
+                        "not_after": row["not_after"].isoformat(),
+                    },
+                )
+                for row in rows
+            ],
+            timestamp=now,
+        )
+        return [
+            CertificateVersion(
+                id=row["id"],
+                certificate_id=row["certificate"],
+                serial_number=row["serial_number"],
+                fingerprint_sha256=row["fingerprint_sha256"],
+                subject_cn=row["subject_cn"],
+                issuer_dn=row["issuer_dn"],
+                not_before=row["not_before"],
+                not_after=row["not_after"],
+                key_algorithm=new.key_algorithm,
+                key_size=row["key_size"],
+                pem_chain=row["pem_chain"],
+                csr_pem=row["csr_pem"],
+                has_private_key=row["private_key_encrypted"] is not None,
+                created_at=_stored_time(now),
+            )
+            for row, new in zip(rows, versions, strict=True)
+        ]
 
     def private_key_pem(self, version_id: str) -> bytes | None:
         """The server-held private key of a version, for export and deployment only."""

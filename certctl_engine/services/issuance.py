@@ -4,39 +4,102 @@ The slow parts (key generation, signing) run before the write transaction; the v
 status change and the audit event are then stored in one transaction, so a crash leaves
 either the old state or the complete new one. A server-generated key is sealed before it is
 stored; a caller's CSR keeps the key out of certctl altogether.
+
+Many certificates at once (``issue_many``, ``renew_many``) share the issuer, CA and profile
+look-ups and store each batch in one transaction with one audit event per certificate.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
+import peewee
+from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from certctl_engine.connectors.issuers import IssuerConnector, IssueRequest, LocalCAConnector
-from certctl_engine.domain import Actor, Certificate, CertificateStatus, CertificateVersion, IssuerType, Profile
-from certctl_engine.errors import Conflict, IssuerError
-from certctl_engine.pki import (
-    build_csr,
-    certificates_to_pem,
-    generate_private_key,
-    key_spec_of,
-    load_csr,
-    private_key_to_pem,
+from certctl_engine.domain import (
+    Actor,
+    BulkIssueFailure,
+    BulkIssueResult,
+    CertificateStatus,
+    CertificateVersion,
+    IssuerType,
+    Profile,
 )
+from certctl_engine.errors import CertctlError, Conflict, IssuerError, NotFound
+from certctl_engine.pki import certificates_to_pem, generate_private_key, key_spec_of, load_csr, private_key_to_pem
+from certctl_engine.pki.ca import CAMaterial
 from certctl_engine.pki.keys import KeySpec
 from certctl_engine.services import profile_rules
 from certctl_engine.services.ca import CAService
 from certctl_engine.services.certificates import CertificateService
 from certctl_engine.services.context import ServiceContext
-from certctl_engine.services.issuers import IssuerService
+from certctl_engine.services.issuers import ConnectorSetup, IssuerService
+from certctl_engine.services.new_version import NewVersion
 from certctl_engine.services.profiles import ProfileService
-from certctl_engine.store.models import CertificateModel
+from certctl_engine.store.bulk import select_in
+from certctl_engine.store.models import CertificateModel, CertificateSANModel
 
 DEFAULT_VALIDITY_DAYS = 90
 _CLOCK_SKEW = timedelta(minutes=5)
 _NOT_RENEWABLE = {CertificateStatus.ARCHIVED, CertificateStatus.REVOKED}
+_SUBJECT_COLUMNS = ("id", "common_name", "status", "issuer", "certificate_profile", "current_version_id")
+
+
+@dataclass(frozen=True, slots=True)
+class _Subject:
+    """The parts of a managed certificate that issuing it reads."""
+
+    id: str
+    common_name: str
+    sans: tuple[str, ...]
+    status: CertificateStatus
+    issuer_id: str
+    profile_id: str | None
+    current_version_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Signer:
+    """An issuer ready to sign: its connector and what every leaf of it shares."""
+
+    connector: IssuerConnector
+    validity_seconds: int
+    chain: tuple[x509.Certificate, ...]
+    chain_pem: str
+
+
+def _load_subjects(database: peewee.Database, certificate_ids: Sequence[str]) -> dict[str, _Subject]:
+    """The certificates and their SANs in two queries, whatever their number."""
+    ids = list(certificate_ids)
+    rows = select_in(database, CertificateModel, _SUBJECT_COLUMNS, "id", ids)
+    sans: dict[str, list[str]] = {}
+    for cert_id, value in select_in(database, CertificateSANModel, ("certificate", "value"), "certificate", ids):
+        sans.setdefault(cert_id, []).append(value)
+    return {
+        cert_id: _Subject(
+            id=cert_id,
+            common_name=common_name,
+            sans=tuple(dict.fromkeys(sans.get(cert_id, ()))),
+            status=CertificateStatus(status),
+            issuer_id=issuer_id,
+            profile_id=profile_id,
+            current_version_id=current_version_id,
+        )
+        for cert_id, common_name, status, issuer_id, profile_id, current_version_id in rows
+    }
+
+
+def _current_states(database: peewee.Database, certificate_ids: Sequence[str]) -> dict[str, _Subject]:
+    """The state columns only, re-read inside the write transaction before storing."""
+    rows = select_in(database, CertificateModel, _SUBJECT_COLUMNS, "id", list(certificate_ids))
+    return {
+        cert_id: _Subject(cert_id, common_name, (), CertificateStatus(status), issuer_id, profile_id, current)
+        for cert_id, common_name, status, issuer_id, profile_id, current in rows
+    }
 
 
 class IssuanceService:
@@ -53,23 +116,42 @@ class IssuanceService:
         self._issuers = issuers
         self._profiles = profiles
         self._ca = ca
+        # Signing contexts per issuer, reused while the CA material and URLs stay the same.
+        self._signers: dict[str, tuple[CAMaterial, str | None, str | None, _Signer]] = {}
 
-    def connector_for(self, issuer_id: str, *, actor: Actor, config: dict[str, Any] | None = None) -> IssuerConnector:
-        issuer = self._issuers.get(issuer_id)
-        if not issuer.enabled:
-            raise IssuerError(f"issuer '{issuer_id}' is disabled; enable it or move the certificate to another issuer")
-        if issuer.type is IssuerType.GENERIC_CA:
-            config = config if config is not None else self._issuers.connector_config(issuer_id)
-            return LocalCAConnector(
-                self._ca.material(issuer_id, actor=actor),
-                crl_url=config.get("crl_url"),
-                ocsp_url=config.get("ocsp_url"),
+    def connector_for(self, issuer_id: str, *, actor: Actor) -> IssuerConnector:
+        """The connector that issues through ``issuer_id``; refuses disabled and unsupported issuers."""
+        return self._signer(self._issuers.connector_setup(issuer_id), actor).connector
+
+    def _signer(self, setup: ConnectorSetup, actor: Actor) -> _Signer:
+        if not setup.enabled:
+            raise IssuerError(
+                f"issuer '{setup.issuer_id}' is disabled; enable it or move the certificate to another issuer"
             )
-        raise IssuerError(
-            f"issuer '{issuer_id}' is of type {issuer.type.value}, which this certctl cannot issue through yet; "
-            f"use a {IssuerType.GENERIC_CA.value} (local CA) issuer"
-        )
+        if setup.type is not IssuerType.GENERIC_CA:
+            raise IssuerError(
+                f"issuer '{setup.issuer_id}' is of type {setup.type.value}, which this certctl cannot issue through "
+                f"yet; use a {IssuerType.GENERIC_CA.value} (local CA) issuer"
+            )
+        material = self._ca.material(setup.issuer_id, actor=actor)
+        crl_url, ocsp_url = setup.config.get("crl_url") or None, setup.config.get("ocsp_url") or None
+        cached = self._signers.get(setup.issuer_id)
+        if cached is not None and cached[0] is material and cached[1:3] == (crl_url, ocsp_url):
+            signer = cached[3]
+        else:
+            signer = _Signer(
+                connector=LocalCAConnector(material, crl_url=crl_url, ocsp_url=ocsp_url),
+                validity_seconds=0,
+                chain=(material.certificate, *material.chain),
+                chain_pem=certificates_to_pem([material.certificate, *material.chain]),
+            )
+            self._signers[setup.issuer_id] = (material, crl_url, ocsp_url, signer)
+        validity = int(setup.config.get("validity_days") or DEFAULT_VALIDITY_DAYS) * 86400
+        if signer.validity_seconds != validity:
+            signer = _Signer(signer.connector, validity, signer.chain, signer.chain_pem)
+        return signer
 
+    # ------------------------------------------------------------------ one certificate
     def issue(
         self,
         certificate_id: str,
@@ -85,10 +167,7 @@ class IssuanceService:
         ``on_stored`` runs inside the transaction that stores the version (a job completes
         there, so a crash never leaves a version without its finished job, or the reverse).
         """
-        cert = self._certificates.get(certificate_id)
-        if cert.current_version_id is not None:
-            raise Conflict(f"certificate '{certificate_id}' is already issued; renew it instead")
-        return self._issue(cert, actor, key_spec, ttl_seconds, csr_pem, renewal=False, on_stored=on_stored)
+        return self._one(certificate_id, actor, key_spec, ttl_seconds, csr_pem, renewal=False, on_stored=on_stored)
 
     def renew(
         self,
@@ -101,14 +180,11 @@ class IssuanceService:
         on_stored: Callable[[CertificateVersion], None] | None = None,
     ) -> CertificateVersion:
         """A new version with a new key; the previous versions stay in the history."""
-        cert = self._certificates.get(certificate_id)
-        if cert.current_version_id is None:
-            raise Conflict(f"certificate '{certificate_id}' has not been issued yet; issue it first")
-        return self._issue(cert, actor, key_spec, ttl_seconds, csr_pem, renewal=True, on_stored=on_stored)
+        return self._one(certificate_id, actor, key_spec, ttl_seconds, csr_pem, renewal=True, on_stored=on_stored)
 
-    def _issue(
+    def _one(
         self,
-        cert: Certificate,
+        certificate_id: str,
         actor: Actor,
         key_spec: KeySpec | None,
         ttl_seconds: int | None,
@@ -117,56 +193,183 @@ class IssuanceService:
         renewal: bool,
         on_stored: Callable[[CertificateVersion], None] | None,
     ) -> CertificateVersion:
-        if cert.status in _NOT_RENEWABLE:
-            raise Conflict(
-                f"certificate '{cert.id}' is {cert.status.value}; register a new certificate instead of reusing it"
-            )
-        profile: Profile | None = (
-            self._profiles.get(cert.certificate_profile_id) if cert.certificate_profile_id else None
-        )
+        subject = _load_subjects(self._ctx.store.database, [certificate_id]).get(certificate_id)
+        if subject is None:
+            raise NotFound("certificate", certificate_id, hint="list certificates to find its id")
+        _check_state(subject, renewal=renewal)
+        profile = self._profiles.get(subject.profile_id) if subject.profile_id else None
+        signer = self._signer(self._issuers.connector_setup(subject.issuer_id), actor)
+        new = self._sign(subject, profile, signer, key_spec, ttl_seconds, csr_pem)
+        with self._ctx.store.write():
+            _check_state(_current_states(self._ctx.store.database, [certificate_id])[certificate_id], renewal=renewal)
+            version = self._store([new], actor, renewal=renewal)[0]
+            if on_stored is not None:
+                on_stored(version)
+        return version
+
+    # ------------------------------------------------------------------ many certificates
+    def issue_many(
+        self,
+        certificate_ids: Iterable[str],
+        *,
+        actor: Actor,
+        key_spec: KeySpec | None = None,
+        ttl_seconds: int | None = None,
+        batch_size: int = 500,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> BulkIssueResult:
+        """First issuance of many registered certificates, each with a key made here.
+
+        Certificates that cannot be issued (not found, already issued, refused by their
+        profile or issuer) are reported in ``failed`` and the rest go on. Each batch is one
+        transaction; ``progress(done, total)`` is called after each.
+        """
+        return self._many(certificate_ids, actor, key_spec, ttl_seconds, batch_size, progress, renewal=False)
+
+    def renew_many(
+        self,
+        certificate_ids: Iterable[str],
+        *,
+        actor: Actor,
+        key_spec: KeySpec | None = None,
+        ttl_seconds: int | None = None,
+        batch_size: int = 500,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> BulkIssueResult:
+        """Renew many issued certificates with new keys; failures are reported, not raised."""
+        return self._many(certificate_ids, actor, key_spec, ttl_seconds, batch_size, progress, renewal=True)
+
+    def _many(
+        self,
+        certificate_ids: Iterable[str],
+        actor: Actor,
+        key_spec: KeySpec | None,
+        ttl_seconds: int | None,
+        batch_size: int,
+        progress: Callable[[int, int], None] | None,
+        *,
+        renewal: bool,
+    ) -> BulkIssueResult:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        ids = list(dict.fromkeys(certificate_ids))
+        issued: list[CertificateVersion] = []
+        failed: list[BulkIssueFailure] = []
+        profiles: dict[str, Profile] = {}
+        signers: dict[str, _Signer | CertctlError] = {}
+        for start in range(0, len(ids), batch_size):
+            batch = ids[start : start + batch_size]
+            subjects = _load_subjects(self._ctx.store.database, batch)
+            ready: list[NewVersion] = []
+            for cert_id in batch:
+                try:
+                    subject = subjects.get(cert_id)
+                    if subject is None:
+                        raise NotFound("certificate", cert_id, hint="list certificates to find its id")
+                    _check_state(subject, renewal=renewal)
+                    profile = None
+                    if subject.profile_id:
+                        if subject.profile_id not in profiles:
+                            profiles[subject.profile_id] = self._profiles.get(subject.profile_id)
+                        profile = profiles[subject.profile_id]
+                    signer = signers.get(subject.issuer_id)
+                    if signer is None:
+                        try:
+                            signer = self._signer(self._issuers.connector_setup(subject.issuer_id), actor)
+                        except CertctlError as exc:
+                            signer = exc
+                        signers[subject.issuer_id] = signer
+                    if isinstance(signer, CertctlError):
+                        raise signer
+                    ready.append(self._sign(subject, profile, signer, key_spec, ttl_seconds, None))
+                except CertctlError as exc:
+                    failed.append(BulkIssueFailure(cert_id, exc.message))
+            if ready:
+                with self._ctx.store.write():
+                    current = _current_states(self._ctx.store.database, [n.certificate_id for n in ready])
+                    storable: list[NewVersion] = []
+                    for new in ready:
+                        try:
+                            _check_state(current[new.certificate_id], renewal=renewal)
+                            storable.append(new)
+                        except (CertctlError, KeyError) as exc:
+                            message = exc.message if isinstance(exc, CertctlError) else "deleted meanwhile"
+                            failed.append(BulkIssueFailure(new.certificate_id, message))
+                    issued.extend(self._store(storable, actor, renewal=renewal))
+            if progress is not None:
+                progress(min(start + batch_size, len(ids)), len(ids))
+        return BulkIssueResult(issued=tuple(issued), failed=tuple(failed))
+
+    # ------------------------------------------------------------------ shared steps
+    def _sign(
+        self,
+        subject: _Subject,
+        profile: Profile | None,
+        signer: _Signer,
+        key_spec: KeySpec | None,
+        ttl_seconds: int | None,
+        csr_pem: str | bytes | None,
+    ) -> NewVersion:
+        """Check the profile, make the key (or take the CSR's) and have the issuer sign."""
         profile_rules.check_enabled(profile)
-        names = tuple(dict.fromkeys(cert.sans))
-        profile_rules.check_names(profile, cert.common_name, names)
+        profile_rules.check_names(profile, subject.common_name, subject.sans)
         key_pem: bytes | None = None
+        csr_text = ""
         if csr_pem is not None:
             csr = load_csr(csr_pem.encode() if isinstance(csr_pem, str) else csr_pem)
-            profile_rules.check_key(profile, key_spec_of(csr.public_key()))  # type: ignore[arg-type]
+            public_key = csr.public_key()
+            spec = key_spec_of(public_key)  # type: ignore[arg-type]
+            profile_rules.check_key(profile, spec)
+            csr_text = csr.public_bytes(Encoding.PEM).decode()
+            private_key = None
         else:
+            csr = None
             spec = key_spec or profile_rules.default_key_spec(profile)
             profile_rules.check_key(profile, spec)
-            key = generate_private_key(spec)
-            csr = build_csr(key, cert.common_name, names)
-            key_pem = private_key_to_pem(key)
-        config = self._issuers.connector_config(cert.issuer_id)
-        validity = int(config.get("validity_days") or DEFAULT_VALIDITY_DAYS) * 86400
-        lifetime = profile_rules.ttl_seconds(profile, ttl_seconds, validity)
+            private_key = generate_private_key(spec)
+            public_key = private_key.public_key()
+        lifetime = profile_rules.ttl_seconds(profile, ttl_seconds, signer.validity_seconds)
         now = self._ctx.now()
-        connector = self.connector_for(cert.issuer_id, actor=actor, config=config)
-        issued = connector.issue(
+        issued = signer.connector.issue(
             IssueRequest(
-                csr=csr,
-                common_name=cert.common_name,
-                sans=names,
+                public_key=public_key,  # type: ignore[arg-type]
+                common_name=subject.common_name,
+                sans=subject.sans,
                 ekus=profile_rules.ekus(profile),
                 # Short lifetimes are not backdated: a five-minute certificate must not be half spent.
                 not_before=now - (_CLOCK_SKEW if lifetime >= 3600 else timedelta(0)),
                 not_after=now + timedelta(seconds=lifetime),
+                csr=csr,
+                private_key=private_key,
             )
         )
-        pem_chain = certificates_to_pem([issued.leaf, *issued.chain])
-        csr_text = csr.public_bytes(Encoding.PEM).decode()
-        with self._ctx.store.write():
-            version = self._certificates.add_version(
-                cert.id,
-                pem_chain,
-                actor=actor,
-                private_key_pem=key_pem,
-                csr_pem=csr_text,
-                action="certificate_renewed" if renewal else "certificate_issued",
-                status=CertificateStatus.ACTIVE,
-            )
-            if renewal:
-                CertificateModel.update(last_renewal_at=now).where(CertificateModel.id == cert.id).execute()
-            if on_stored is not None:
-                on_stored(version)
-        return version
+        if private_key is not None:
+            key_pem = private_key_to_pem(private_key)
+        return NewVersion.from_certificate(
+            subject.id,
+            issued.leaf,
+            signer.chain_pem if issued.chain == signer.chain else certificates_to_pem(issued.chain),
+            key_spec=spec,
+            csr_pem=csr_text,
+            private_key_pem=key_pem,
+        )
+
+    def _store(self, versions: Sequence[NewVersion], actor: Actor, *, renewal: bool) -> list[CertificateVersion]:
+        return self._certificates.store_versions(
+            versions,
+            actor=actor,
+            action="certificate_renewed" if renewal else "certificate_issued",
+            status=CertificateStatus.ACTIVE,
+            renewal=renewal,
+        )
+
+
+def _check_state(subject: _Subject, *, renewal: bool) -> None:
+    if subject.status in _NOT_RENEWABLE:
+        raise Conflict(
+            f"certificate '{subject.id}' is {subject.status.value}; register a new certificate instead of reusing it"
+        )
+    if renewal and subject.current_version_id is None:
+        raise Conflict(f"certificate '{subject.id}' has not been issued yet; issue it first")
+    if not renewal and subject.current_version_id is not None:
+        raise Conflict(f"certificate '{subject.id}' is already issued; renew it instead")

@@ -1,7 +1,8 @@
-"""Issuer configurations (which CA, how to reach it). Connectors arrive in later work."""
+"""Issuer configurations: which CA, how to reach it, and the secrets to do so (sealed at rest)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from certctl_engine.domain import Actor, Issuer, IssuerType
@@ -28,6 +29,16 @@ def check_connector_config(issuer_type: IssuerType, config: dict[str, Any], now:
             raise InvalidInput(
                 f"validity_days must be a whole number of days from 1 to 36500, got {validity!r}", field="config"
             )
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorSetup:
+    """What issuing through an issuer needs of it; the configuration holds its secrets."""
+
+    issuer_id: str
+    type: IssuerType
+    enabled: bool
+    config: dict[str, Any] = field(repr=False)
 
 
 class IssuerService:
@@ -67,6 +78,16 @@ class IssuerService:
 
     def connector_config_of(self, row: IssuerModel) -> dict[str, Any]:
         return self._sealed.full(row.id, row.config, row.secrets_encrypted)
+
+    def connector_setup(self, issuer_id: str) -> ConnectorSetup:
+        """Type, state and full configuration from one read, for issuing through the issuer."""
+        row = self._row(issuer_id)
+        return ConnectorSetup(
+            issuer_id=row.id,
+            type=IssuerType(row.type),
+            enabled=bool(row.enabled),
+            config=self.connector_config_of(row),
+        )
 
     def create(
         self,

@@ -30,7 +30,10 @@ class UTCDateTimeField(peewee.DateTimeField):
         if value is None:
             return None
         if isinstance(value, datetime):
-            return to_utc(value).replace(tzinfo=None).strftime(_FORMAT)
+            if value.tzinfo is not None and value.utcoffset():
+                value = value.astimezone(UTC)
+            # The same text as strftime(_FORMAT) for years 1000-9999, several times faster.
+            return value.replace(tzinfo=None).isoformat(" ", "microseconds")
         return value
 
     def python_value(self, value: Any) -> datetime | None:

@@ -2,25 +2,41 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
 from cryptography import x509
 
 from certctl_engine.domain import ExtendedKeyUsage, RevocationReason
+from certctl_engine.pki import PrivateKey, PublicKey, build_csr
 
 
 @dataclass(frozen=True, slots=True)
 class IssueRequest:
-    """What to certify: the CSR carries the public key; names and usages come from the inventory."""
+    """What to certify: the public key, with names and usages from the inventory.
 
-    csr: x509.CertificateSigningRequest
+    A caller's CSR travels as ``csr``; when the engine made the key itself it passes
+    ``private_key`` instead and no CSR is built unless the CA asks for one (a local CA signs
+    the public key directly; an ACME CA needs a CSR, see ``signing_request``).
+    """
+
+    public_key: PublicKey
     common_name: str
     sans: tuple[str, ...]
     ekus: tuple[ExtendedKeyUsage, ...]
     not_before: datetime
     not_after: datetime
+    csr: x509.CertificateSigningRequest | None = None
+    private_key: PrivateKey | None = field(default=None, repr=False)
+
+    def signing_request(self) -> x509.CertificateSigningRequest:
+        """The CSR to send to a CA that takes one: the caller's, or one signed with the engine's key."""
+        if self.csr is not None:
+            return self.csr
+        if self.private_key is None:
+            raise ValueError("an issue request needs a CSR or the private key to sign one")
+        return build_csr(self.private_key, self.common_name, self.sans)
 
 
 @dataclass(frozen=True, slots=True)

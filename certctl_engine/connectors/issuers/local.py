@@ -5,7 +5,7 @@ from __future__ import annotations
 from certctl_engine.connectors.issuers.base import IssuedCertificate, IssueRequest
 from certctl_engine.domain import RevocationReason
 from certctl_engine.errors import InvalidInput, IssuerError
-from certctl_engine.pki import build_leaf
+from certctl_engine.pki import LeafSigner
 from certctl_engine.pki.ca import CAMaterial, check_can_sign
 
 
@@ -14,6 +14,7 @@ class LocalCAConnector:
 
     def __init__(self, material: CAMaterial, *, crl_url: str | None = None, ocsp_url: str | None = None) -> None:
         self._material = material
+        self._signer = LeafSigner(material.certificate, material.key)
         self._crl_url = crl_url or None
         self._ocsp_url = ocsp_url or None
 
@@ -27,10 +28,8 @@ class LocalCAConnector:
             check_can_sign(self._material, now=not_before)
         except InvalidInput as exc:
             raise IssuerError(f"the local CA cannot sign: {exc.message}; renew or replace the CA") from None
-        leaf = build_leaf(
-            issuer_cert=self._material.certificate,
-            issuer_key=self._material.key,
-            public_key=request.csr.public_key(),  # type: ignore[arg-type]
+        leaf = self._signer.sign(
+            public_key=request.public_key,
             common_name=request.common_name,
             sans=request.sans,
             not_before=not_before,
