@@ -118,6 +118,11 @@ class IssuanceService:
         self._ca = ca
         # Signing contexts per issuer, reused while the CA material and URLs stay the same.
         self._signers: dict[str, tuple[CAMaterial, str | None, str | None, _Signer]] = {}
+        self._stored_listeners: list[Callable[[Sequence[CertificateVersion], Actor], None]] = []
+
+    def on_versions_stored(self, listener: Callable[[Sequence[CertificateVersion], Actor], None]) -> None:
+        """Call ``listener`` with every batch of new versions, inside the transaction that stores them."""
+        self._stored_listeners.append(listener)
 
     def connector_for(self, issuer_id: str, *, actor: Actor) -> IssuerConnector:
         """The connector that issues through ``issuer_id``; refuses disabled and unsupported issuers."""
@@ -355,13 +360,16 @@ class IssuanceService:
         )
 
     def _store(self, versions: Sequence[NewVersion], actor: Actor, *, renewal: bool) -> list[CertificateVersion]:
-        return self._certificates.store_versions(
+        stored = self._certificates.store_versions(
             versions,
             actor=actor,
             action="certificate_renewed" if renewal else "certificate_issued",
             status=CertificateStatus.ACTIVE,
             renewal=renewal,
         )
+        for listener in self._stored_listeners:
+            listener(stored, actor)
+        return stored
 
 
 def _check_state(subject: _Subject, *, renewal: bool) -> None:

@@ -284,8 +284,18 @@ class JobService:
             return self._move(row, S.PENDING, actor=actor, action="job_retried")
 
     # ------------------------------------------------------------------ running
-    def claim_due(self, *, actor: Actor, limit: int = 20, types: tuple[JobType, ...] | None = None) -> list[Job]:
-        """Take up to ``limit`` due Pending jobs and mark them Running, oldest first."""
+    def claim_due(
+        self,
+        *,
+        actor: Actor,
+        limit: int = 20,
+        types: tuple[JobType, ...] | None = None,
+        unassigned_only: bool = False,
+    ) -> list[Job]:
+        """Take up to ``limit`` due Pending jobs and mark them Running, oldest first.
+
+        ``unassigned_only`` leaves jobs that belong to an agent for that agent to claim.
+        """
         now = self._ctx.now()
         with self._ctx.store.write():
             query = (
@@ -296,6 +306,8 @@ class JobService:
             )
             if types:
                 query = query.where(JobModel.type.in_([t.value for t in types]))
+            if unassigned_only:
+                query = query.where(JobModel.agent.is_null())
             if not self._ctx.store.is_sqlite:
                 query = query.for_update("FOR UPDATE SKIP LOCKED")
             return [self._move(row, S.RUNNING, actor=actor, action="job_started") for row in list(query)]
