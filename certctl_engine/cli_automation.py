@@ -133,10 +133,14 @@ def cmd_engine(args: argparse.Namespace) -> int:
     )
     engine = cli._open_engine(args)
     try:
+        tls = _service_tls(args, engine, host)
         scheduler = Scheduler(engine)
         app = build_app(engine, scheduler)
+        tls_options: dict[str, Any] = {}
+        if tls is not None:
+            tls_options = {"ssl_certfile": str(tls.cert_file), "ssl_keyfile": str(tls.key_file)}
         server = uvicorn.Server(
-            uvicorn.Config(app, host=host, port=int(port_text), log_level="warning", lifespan="off")
+            uvicorn.Config(app, host=host, port=int(port_text), log_level="warning", lifespan="off", **tls_options)
         )
         server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
 
@@ -153,7 +157,10 @@ def cmd_engine(args: argparse.Namespace) -> int:
             async with anyio.create_task_group() as group:
                 group.start_soon(watch_signals)
                 group.start_soon(server.serve)
-                print(f"certctl engine: {engine.location.describe()}, serving http://{host}:{port_text}", flush=True)
+                scheme = "https" if tls is not None else "http"
+                print(
+                    f"certctl engine: {engine.location.describe()}, serving {scheme}://{host}:{port_text}", flush=True
+                )
                 await scheduler.run(stop)
                 server.should_exit = True  # uvicorn finishes its open requests and returns
 
@@ -162,6 +169,32 @@ def cmd_engine(args: argparse.Namespace) -> int:
         engine.close()
     print("certctl engine: stopped", flush=True)
     return cli.EXIT_OK
+
+
+def _service_tls(args: argparse.Namespace, engine: Any, host: str) -> Any:
+    """HTTPS unless turned off: the operator's certificate, or one certctl issues and renews itself."""
+    from certctl_engine import service_tls
+
+    env = os.environ
+    if args.no_tls or env.get("CERTCTL_SERVER_TLS", "").lower() in {"off", "false", "0", "no"}:
+        print("certctl engine: TLS is off; agents' keys and CSRs cross the network in clear text", flush=True)
+        return None
+    cert_file = args.tls_cert or env.get("CERTCTL_SERVER_TLS_CERT")
+    key_file = args.tls_key or env.get("CERTCTL_SERVER_TLS_KEY")
+    if bool(cert_file) != bool(key_file):
+        raise InvalidInput("give both --tls-cert and --tls-key, or neither", field="tls")
+    if cert_file and key_file:
+        tls = service_tls.provided_tls(cert_file, key_file)
+    else:
+        extra = (env.get("CERTCTL_SERVER_TLS_SANS") or "").split(",")
+        names = service_tls.service_names(host, [*extra, *(args.tls_san or [])])
+        tls = service_tls.ensure_service_certificate(engine, engine.location.data_dir / "tls", names)
+        print(
+            f"certctl engine: TLS certificate {tls.action} ({tls.fingerprint_sha256[:16]}…); "
+            f"agents trust {tls.ca_file}",
+            flush=True,
+        )
+    return tls
 
 
 def register(commands: Any, json_flag: Any, parser_class: type[argparse.ArgumentParser]) -> None:
@@ -201,4 +234,10 @@ def register(commands: Any, json_flag: Any, parser_class: type[argparse.Argument
     engine = commands.add_parser("engine", help="run the scheduler and the service endpoints (headless)")
     engine.add_argument("--host", help="listen address (default $CERTCTL_SERVER_HOST or 127.0.0.1)")
     engine.add_argument("--port", type=int, help="listen port (default $CERTCTL_SERVER_PORT or 8080)")
+    engine.add_argument("--no-tls", action="store_true", help="serve plain HTTP (default: HTTPS)")
+    engine.add_argument("--tls-cert", metavar="FILE", help="your own certificate chain (PEM) instead of certctl's")
+    engine.add_argument("--tls-key", metavar="FILE", help="the key of --tls-cert (PEM)")
+    engine.add_argument(
+        "--tls-san", action="append", metavar="NAME", help="another name for certctl's service certificate"
+    )
     engine.set_defaults(handler=cmd_engine)

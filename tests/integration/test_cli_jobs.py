@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -65,7 +66,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_engine_runs_jobs_serves_metrics_and_stops_on_sigterm(home: Path) -> None:
+def test_engine_runs_jobs_serves_metrics_over_tls_and_stops_on_sigterm(home: Path) -> None:
     assert run(home, "demo").returncode == 0
     queued = json.loads(run(home, "jobs", "create", "Renewal", "mc-partner-api", "--json").stdout)
     # mc-partner-api's issuer is ACME, which cannot issue here: the job must fail with a clear error, not hang.
@@ -79,17 +80,23 @@ def test_engine_runs_jobs_serves_metrics_and_stops_on_sigterm(home: Path) -> Non
         stderr=subprocess.PIPE,
         text=True,
     )
+    base = f"https://127.0.0.1:{port}"
+    ca = home / "tls" / "ca.crt"
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                if ca.exists() and httpx.get(f"{base}/health", timeout=1, verify=ssl.create_default_context(cafile=str(ca))).status_code == 200:
                     break
             except httpx.HTTPError:
                 time.sleep(0.2)
         else:
-            pytest.fail("the engine never answered /health")
-        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+            pytest.fail("the engine never answered /health over HTTPS")
+        # The key the service uses is private to its owner; plain HTTP is not served.
+        assert (home / "tls" / "server.key").stat().st_mode & 0o777 == 0o600
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+        metrics = httpx.get(f"{base}/metrics", timeout=5, verify=ssl.create_default_context(cafile=str(ca))).text
         assert 'certctl_certificates{status="Active"}' in metrics
         deadline = time.monotonic() + 30
         status = None
@@ -101,10 +108,15 @@ def test_engine_runs_jobs_serves_metrics_and_stops_on_sigterm(home: Path) -> Non
                 break
             time.sleep(0.5)
         assert "cannot issue through yet" in (job["last_error"] or ""), status
-        assert httpx.get(f"http://127.0.0.1:{port}/ready", timeout=5).json()["scheduler_leader"] is True
+        assert httpx.get(f"{base}/ready", timeout=5, verify=ssl.create_default_context(cafile=str(ca))).json()["scheduler_leader"] is True
     finally:
         engine.send_signal(signal.SIGTERM)
         out, err = engine.communicate(timeout=30)
     assert engine.returncode == 0, err
     assert "stopped" in out
+    assert "TLS certificate issued" in out and "serving https://" in out
     assert "Traceback" not in err
+    # The service certificate is an ordinary managed certificate, kept across restarts.
+    listed = json.loads(run(home, "certs", "list", "--json").stdout)
+    names = [c["name"] for c in (listed["items"] if isinstance(listed, dict) else listed)]
+    assert "certctl-engine-service" in names
