@@ -19,6 +19,7 @@ from certctl_engine.services.ca import CAService
 from certctl_engine.services.certificates import CertificateService
 from certctl_engine.services.context import ServiceContext, system_clock
 from certctl_engine.services.exchange import ExchangeService
+from certctl_engine.services.inspection import InspectionService
 from certctl_engine.services.issuance import IssuanceService
 from certctl_engine.services.issuers import IssuerService
 from certctl_engine.services.jobs import JobService
@@ -56,6 +57,7 @@ class Engine:
         self.issuance = IssuanceService(self.context, self.certificates, self.issuers, self.profiles, self.ca)
         self.revocation = RevocationService(self.context, self.audit, self.certificates, self.ca)
         self.exchange = ExchangeService(self.context, self.audit, self.certificates)
+        self.inspection = InspectionService(self.certificates)
         self.lifecycle = LifecycleService(self.context, self.audit)
         self.jobs = JobService(self.context, self.audit)
         self.renewal = RenewalService(self.context, self.audit, self.jobs, self.issuance)
