@@ -216,6 +216,8 @@ ISSUERS: list[dict[str, Any]] = [
             "email": "pki@example.com",
             "challenge_type": "http-01",
             "http_port": 80,
+            # The demo's example.com names cannot be validated; the engine will not contact the CA.
+            "demo_placeholder": True,
         },
     ),
     dict(

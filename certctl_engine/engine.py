@@ -55,7 +55,9 @@ class Engine:
         self.stats = StatsService(self.context)
         self.ca = CAService(self.context, self.audit, self.issuers)
         self.issuance = IssuanceService(self.context, self.certificates, self.issuers, self.profiles, self.ca)
-        self.revocation = RevocationService(self.context, self.audit, self.certificates, self.ca)
+        self.revocation = RevocationService(
+            self.context, self.audit, self.certificates, self.ca, self.issuance.connector_for
+        )
         self.exchange = ExchangeService(self.context, self.audit, self.certificates)
         self.inspection = InspectionService(self.certificates)
         self.lifecycle = LifecycleService(self.context, self.audit)

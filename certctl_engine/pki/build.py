@@ -303,10 +303,18 @@ def _sign(builder: x509.CertificateBuilder, key: PrivateKey, *, deterministic: b
 
 
 def build_csr(key: PrivateKey, common_name: str, sans: Sequence[str]) -> x509.CertificateSigningRequest:
-    """Make a CSR for ``key``, the form external CAs and agents exchange requests in."""
+    """Make a CSR for ``key``, the form external CAs and agents exchange requests in.
+
+    A CN that is a DNS name is also listed among the SANs, as in the certificates certctl
+    signs: CAs (ACME ones in particular) match the order's names against the SANs.
+    """
     key_spec_of(key)
     names = _classify_all(sans)
     cn = common_name.strip()
+    if cn and not _is_ip(cn) and is_valid_dns_name(cn):
+        cn_name = x509.DNSName(cn.lower())
+        if cn_name not in names:
+            names.insert(0, cn_name)
     if not cn and not names:
         raise InvalidInput("a CSR needs a common name or at least one SAN", field="sans")
     subject = x509.Name([_name_attribute(NameOID.COMMON_NAME, cn, "common_name")] if cn else [])

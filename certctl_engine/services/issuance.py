@@ -20,6 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from certctl_engine.connectors.issuers import IssuerConnector, IssueRequest, LocalCAConnector
+from certctl_engine.connectors.issuers.acme import ACMEConnector, ACMESettings
 from certctl_engine.domain import (
     Actor,
     BulkIssueFailure,
@@ -41,6 +42,7 @@ from certctl_engine.services.issuers import ConnectorSetup, IssuerService
 from certctl_engine.services.new_version import NewVersion
 from certctl_engine.services.profiles import ProfileService
 from certctl_engine.store.bulk import select_in
+from certctl_engine.store.fields import dump_json
 from certctl_engine.store.models import CertificateModel, CertificateSANModel
 
 DEFAULT_VALIDITY_DAYS = 90
@@ -102,6 +104,31 @@ def _current_states(database: peewee.Database, certificate_ids: Sequence[str]) -
     }
 
 
+_ACME_ACCOUNT_FIELDS = ("account_private_key", "account_url")
+
+
+class _IssuerAccount:
+    """An ACME account kept in its issuer's configuration: the key sealed, the URL plain."""
+
+    def __init__(self, issuers: IssuerService, issuer_id: str, actor: Actor) -> None:
+        self._issuers = issuers
+        self._issuer_id = issuer_id
+        self._actor = actor
+
+    def load(self) -> tuple[bytes, str] | None:
+        config = self._issuers.connector_config(self._issuer_id)
+        key, url = config.get("account_private_key"), config.get("account_url")
+        return (str(key).encode(), str(url)) if key and url else None
+
+    def save(self, key_pem: bytes, account_url: str) -> None:
+        self._issuers.save_connector_state(
+            self._issuer_id,
+            {"account_private_key": key_pem.decode(), "account_url": account_url},
+            actor=self._actor,
+            action="issuer_account_registered",
+        )
+
+
 class IssuanceService:
     def __init__(
         self,
@@ -119,6 +146,7 @@ class IssuanceService:
         # Signing contexts per issuer, reused while the CA material and URLs stay the same.
         self._signers: dict[str, tuple[CAMaterial, str | None, str | None, _Signer]] = {}
         self._stored_listeners: list[Callable[[Sequence[CertificateVersion], Actor], None]] = []
+        self._acme: dict[str, tuple[str, _Signer]] = {}
 
     def on_versions_stored(self, listener: Callable[[Sequence[CertificateVersion], Actor], None]) -> None:
         """Call ``listener`` with every batch of new versions, inside the transaction that stores them."""
@@ -133,10 +161,18 @@ class IssuanceService:
             raise IssuerError(
                 f"issuer '{setup.issuer_id}' is disabled; enable it or move the certificate to another issuer"
             )
+        if setup.config.get("demo_placeholder"):
+            raise IssuerError(
+                f"issuer '{setup.issuer_id}' is a placeholder from the demo data; certctl does not contact its CA. "
+                "Give the issuer a real configuration (without demo_placeholder) to issue through it"
+            )
+        validity = int(setup.config.get("validity_days") or DEFAULT_VALIDITY_DAYS) * 86400
+        if setup.type is IssuerType.ACME:
+            return self._acme_signer(setup, validity, actor)
         if setup.type is not IssuerType.GENERIC_CA:
             raise IssuerError(
                 f"issuer '{setup.issuer_id}' is of type {setup.type.value}, which this certctl cannot issue through "
-                f"yet; use a {IssuerType.GENERIC_CA.value} (local CA) issuer"
+                f"yet; use a {IssuerType.GENERIC_CA.value} (local CA) or {IssuerType.ACME.value} issuer"
             )
         material = self._ca.material(setup.issuer_id, actor=actor)
         crl_url, ocsp_url = setup.config.get("crl_url") or None, setup.config.get("ocsp_url") or None
@@ -151,9 +187,21 @@ class IssuanceService:
                 chain_pem=certificates_to_pem([material.certificate, *material.chain]),
             )
             self._signers[setup.issuer_id] = (material, crl_url, ocsp_url, signer)
-        validity = int(setup.config.get("validity_days") or DEFAULT_VALIDITY_DAYS) * 86400
         if signer.validity_seconds != validity:
             signer = _Signer(signer.connector, validity, signer.chain, signer.chain_pem)
+        return signer
+
+    def _acme_signer(self, setup: ConnectorSetup, validity: int, actor: Actor) -> _Signer:
+        """An ACME issuer's connector, kept while its configuration is unchanged (the account is reused)."""
+        fingerprint = dump_json({k: v for k, v in setup.config.items() if k not in _ACME_ACCOUNT_FIELDS})
+        cached = self._acme.get(setup.issuer_id)
+        if cached is not None and cached[0] == fingerprint:
+            return cached[1]
+        connector = ACMEConnector(
+            ACMESettings.from_config(setup.config), _IssuerAccount(self._issuers, setup.issuer_id, actor)
+        )
+        signer = _Signer(connector=connector, validity_seconds=validity, chain=(), chain_pem="")
+        self._acme[setup.issuer_id] = (fingerprint, signer)
         return signer
 
     # ------------------------------------------------------------------ one certificate

@@ -17,6 +17,10 @@ from certctl_engine.store.models import CertificateModel, IssuerModel
 
 def check_connector_config(issuer_type: IssuerType, config: dict[str, Any], now: Any) -> None:
     """Refuse a configuration that cannot work, when it is given rather than at first use."""
+    if issuer_type is IssuerType.ACME:
+        from certctl_engine.connectors.issuers.acme import ACMESettings
+
+        ACMESettings.from_config(config)
     if issuer_type is IssuerType.GENERIC_CA:
         from certctl_engine.pki.ca import load_ca
         from certctl_engine.services.ca import read_ca_files
@@ -88,6 +92,20 @@ class IssuerService:
             enabled=bool(row.enabled),
             config=self.connector_config_of(row),
         )
+
+    def save_connector_state(self, issuer_id: str, values: dict[str, Any], *, actor: Actor, action: str) -> None:
+        """Merge what a connector must keep (an ACME account) into the issuer's configuration.
+
+        Secret-named fields are sealed like any other; the audit event names the fields, never
+        their values.
+        """
+        with self._ctx.store.write():
+            row = self._row(issuer_id)
+            config = {**self.connector_config_of(row), **values}
+            row.config, row.secrets_encrypted, _ = self._sealed.seal_new(row.id, config)
+            row.updated_at = self._ctx.now()
+            row.save()
+            self._audit.record(actor, action, "issuer", issuer_id, {"fields": sorted(values)})
 
     def create(
         self,

@@ -7,21 +7,25 @@ on a CRL and OCSP always calls them good: their expiry is their revocation.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 import peewee
 
+from certctl_engine.connectors.issuers import IssuerConnector
 from certctl_engine.domain import (
     SHORT_LIVED_MAX_TTL_SECONDS,
     Actor,
     Certificate,
     CertificateStatus,
+    IssuerType,
     OCSPCheck,
     Revocation,
     RevocationReason,
 )
 from certctl_engine.errors import Conflict, InvalidInput, NotFound
 from certctl_engine.ids import new_id
+from certctl_engine.pki import load_certificates
 from certctl_engine.pki.crl import RevokedEntry, build_crl, crl_to_der
 from certctl_engine.pki.ocsp import (
     OCSPStatus,
@@ -39,6 +43,7 @@ from certctl_engine.services.validation import parse_enum
 from certctl_engine.store.models import (
     CertificateModel,
     CertificateVersionModel,
+    IssuerModel,
     ProfileModel,
     RevocationModel,
 )
@@ -56,20 +61,42 @@ def _serial_hex(value: str) -> str:
     return format(int(text, 16), "x")
 
 
+_NOT_REVOCABLE = {CertificateStatus.REVOKED.value, CertificateStatus.ARCHIVED.value}
+
+
 class RevocationService:
     def __init__(
-        self, ctx: ServiceContext, audit: AuditService, certificates: CertificateService, ca: CAService
+        self,
+        ctx: ServiceContext,
+        audit: AuditService,
+        certificates: CertificateService,
+        ca: CAService,
+        connectors: Callable[..., IssuerConnector] | None = None,
     ) -> None:
         self._ctx = ctx
         self._audit = audit
         self._certificates = certificates
         self._ca = ca
+        self._connectors = connectors
+
+    def _tell_issuer(self, certificate_id: str, reason: RevocationReason, actor: Actor) -> None:
+        """Revoke at an external CA first: if it refuses, nothing is recorded here."""
+        row = CertificateModel.get_or_none(CertificateModel.id == certificate_id)
+        if row is None or not row.current_version_id or self._connectors is None:
+            return
+        issuer = IssuerModel.get_or_none(IssuerModel.id == row.issuer_id)
+        if issuer is None or issuer.type == IssuerType.GENERIC_CA.value or row.status in _NOT_REVOCABLE:
+            return
+        version = CertificateVersionModel.get(CertificateVersionModel.id == row.current_version_id)
+        leaf = load_certificates(version.pem_chain.encode())[0]
+        self._connectors(row.issuer_id, actor=actor).revoke(leaf, reason)
 
     def revoke(
         self, certificate_id: str, reason: RevocationReason | str = RevocationReason.UNSPECIFIED, *, actor: Actor
     ) -> Certificate:
         """Revoke the certificate's current version with an RFC 5280 reason."""
         why = parse_enum(RevocationReason, reason, "revocation reason", field="reason")
+        self._tell_issuer(certificate_id, why, actor)
         now = self._ctx.now()
         with self._ctx.store.write():
             row = CertificateModel.get_or_none(CertificateModel.id == certificate_id)

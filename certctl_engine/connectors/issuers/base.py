@@ -52,6 +52,6 @@ class IssuerConnector(Protocol):
 
     def issue(self, request: IssueRequest) -> IssuedCertificate: ...
 
-    def revoke(self, serial_hex: str, reason: RevocationReason) -> bool:
-        """Tell the CA; True when it acknowledged (a local CA records revocations itself)."""
+    def revoke(self, certificate: x509.Certificate, reason: RevocationReason) -> None:
+        """Tell the CA (a local CA records revocations itself); raise IssuerError when it refuses."""
         ...

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from cryptography import x509
+
 from certctl_engine.connectors.issuers.base import IssuedCertificate, IssueRequest
 from certctl_engine.domain import RevocationReason
 from certctl_engine.errors import InvalidInput, IssuerError
@@ -40,6 +42,5 @@ class LocalCAConnector:
         )
         return IssuedCertificate(leaf, (self._material.certificate, *self._material.chain))
 
-    def revoke(self, serial_hex: str, reason: RevocationReason) -> bool:
-        # The engine is this CA: the revocation row it writes is what CRLs and OCSP answer from.
-        return True
+    def revoke(self, certificate: x509.Certificate, reason: RevocationReason) -> None:
+        """Nothing to tell: the engine is this CA, and the revocation row it writes is what CRLs and OCSP use."""

@@ -27,7 +27,7 @@ def inventory(engine: Engine, actor: Actor) -> Engine:
     engine.ownership.create_owner("Alice", "alice@example.com", "t-platform", actor=actor, id="o-alice")
     engine.ownership.create_owner("Carol", "carol@example.com", "t-payments", actor=actor, id="o-carol")
     engine.issuers.create("Local", "GenericCA", actor=actor, id="iss-local")
-    engine.issuers.create("ACME", "ACME", actor=actor, id="iss-acme")
+    engine.issuers.create("ACME", "ACME", {"directory_url": "https://acme.test/dir"}, actor=actor, id="iss-acme")
     return engine
 
 

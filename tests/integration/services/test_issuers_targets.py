@@ -42,7 +42,7 @@ def make_agent(engine: Engine, agent_id: str, name: str | None = None) -> str:
 
 
 def acme_config(**extra: Any) -> dict[str, Any]:
-    return {"directory_url": ACME_URL, "eab_hmac": "s3cr3t-hmac", "password": "p", **extra}
+    return {"directory_url": ACME_URL, "eab_kid": "kid-1", "eab_hmac": "s3cr3t-hmac", "password": "p", **extra}
 
 
 # --------------------------------------------------------------------------- issuers
@@ -59,6 +59,7 @@ def test_create_issuer_redacts_secret_fields(engine: Engine, actor: Actor) -> No
     assert issuer.config == {
         "directory_url": ACME_URL,
         "email": "ops@example.com",
+        "eab_kid": "kid-1",
         "eab_hmac": REDACTED,
         "password": REDACTED,
     }
@@ -102,12 +103,14 @@ def test_update_with_placeholder_keeps_secret_and_new_value_replaces_it(engine: 
 
     assert updated.config == {
         "directory_url": "https://acme2.example.com/dir",
+        "eab_kid": "kid-1",
         "eab_hmac": REDACTED,
         "password": REDACTED,
     }
     assert updated.secret_fields == ("eab_hmac", "password")
     assert engine.issuers.connector_config(issuer.id) == {
         "directory_url": "https://acme2.example.com/dir",
+        "eab_kid": "kid-1",
         "eab_hmac": "s3cr3t-hmac",  # kept: the placeholder was sent back
         "password": "p2",  # replaced
     }
@@ -365,7 +368,10 @@ def test_delete_target(engine: Engine, actor: Actor) -> None:
 
 def plant_secrets(engine: Engine, actor: Actor) -> None:
     issuer = engine.issuers.create(
-        "LE", IssuerType.ACME, {"directory_url": ACME_URL, "eab_hmac": PLANTED, "password": "p"}, actor=actor
+        "LE",
+        IssuerType.ACME,
+        {"directory_url": ACME_URL, "eab_kid": "kid-1", "eab_hmac": PLANTED, "password": "p"},
+        actor=actor,
     )
     target = engine.targets.create(
         "edge", TargetType.NGINX, {"cert_path": "/a.pem", "api_token": PLANTED + "-target"}, actor=actor

@@ -7,7 +7,7 @@ from certctl_engine.store.models import CertificateModel
 
 def test_summary_counts_statuses_buckets_and_issuers(engine: Engine, actor: Actor) -> None:
     engine.issuers.create("Local", "GenericCA", actor=actor, id="iss-local")
-    engine.issuers.create("ACME", "ACME", actor=actor, id="iss-acme")
+    engine.issuers.create("ACME", "ACME", {"directory_url": "https://acme.test/dir"}, actor=actor, id="iss-acme")
     now = engine.now()
     plan = [
         (-3, CertificateStatus.EXPIRED, "iss-local"),
