@@ -563,3 +563,12 @@ class BulkIssueResult:
 
     issued: tuple[CertificateVersion, ...]
     failed: tuple[BulkIssueFailure, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class IssuerCheck:
+    """The outcome of testing an issuer's connection: what works, or precisely what does not."""
+
+    issuer_id: str
+    ok: bool
+    message: str

@@ -27,10 +27,11 @@ from certctl_engine.domain import (
     BulkIssueResult,
     CertificateStatus,
     CertificateVersion,
+    IssuerCheck,
     IssuerType,
     Profile,
 )
-from certctl_engine.errors import CertctlError, Conflict, IssuerError, NotFound
+from certctl_engine.errors import CertctlError, Conflict, InvalidInput, IssuerError, NotFound
 from certctl_engine.pki import certificates_to_pem, generate_private_key, key_spec_of, load_csr, private_key_to_pem
 from certctl_engine.pki.ca import CAMaterial
 from certctl_engine.pki.keys import KeySpec
@@ -151,6 +152,16 @@ class IssuanceService:
     def on_versions_stored(self, listener: Callable[[Sequence[CertificateVersion], Actor], None]) -> None:
         """Call ``listener`` with every batch of new versions, inside the transaction that stores them."""
         self._stored_listeners.append(listener)
+
+    def test_issuer(self, issuer_id: str, *, actor: Actor) -> IssuerCheck:
+        """Reach the issuer's CA with its current configuration; never raises for the CA's own failures."""
+        try:
+            message = self.connector_for(issuer_id, actor=actor).check()
+        except IssuerError as exc:
+            return IssuerCheck(issuer_id, False, exc.message)
+        except InvalidInput as exc:
+            return IssuerCheck(issuer_id, False, f"configuration: {exc.message}")
+        return IssuerCheck(issuer_id, True, message)
 
     def connector_for(self, issuer_id: str, *, actor: Actor) -> IssuerConnector:
         """The connector that issues through ``issuer_id``; refuses disabled and unsupported issuers."""

@@ -52,6 +52,10 @@ class IssuerConnector(Protocol):
 
     def issue(self, request: IssueRequest) -> IssuedCertificate: ...
 
+    def check(self) -> str:
+        """Reach the CA; a sentence saying what works, or IssuerError saying precisely what does not."""
+        ...
+
     def revoke(self, certificate: x509.Certificate, reason: RevocationReason) -> None:
         """Tell the CA (a local CA records revocations itself); raise IssuerError when it refuses."""
         ...

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from cryptography import x509
 
 from certctl_engine.connectors.issuers.base import IssuedCertificate, IssueRequest
@@ -19,6 +21,19 @@ class LocalCAConnector:
         self._signer = LeafSigner(material.certificate, material.key)
         self._crl_url = crl_url or None
         self._ocsp_url = ocsp_url or None
+
+    def check(self) -> str:
+        """Whether the CA can sign now, and until when."""
+        cert = self._material.certificate
+        try:
+            check_can_sign(self._material, now=datetime.now(UTC))
+        except InvalidInput as exc:
+            raise IssuerError(f"the local CA cannot sign: {exc.message}; renew or replace the CA") from None
+        mode = "self-signed root" if self._material.is_self_signed else "sub-CA"
+        return (
+            f"local CA '{cert.subject.rfc4514_string()}' ({mode}) can sign until "
+            f"{cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC"
+        )
 
     def issue(self, request: IssueRequest) -> IssuedCertificate:
         """Sign; refused once the CA has expired, and no leaf outlives the CA that signed it."""

@@ -185,3 +185,19 @@ def test_eab_account_with_pebbles_example_keys(tmp_path: Path) -> None:
             _verify(server, version.pem_chain, tmp_path)
     finally:
         server.stop()
+
+
+def test_test_issuer_reaches_the_ca_or_says_what_is_wrong(acme: Engine, pebble: Pebble) -> None:
+    ok = acme.issuance.test_issuer("iss-http", actor=ACTOR)
+    assert ok.ok and pebble.directory_url in ok.message
+    acme.issuers.create(
+        "unreachable", "ACME", {"directory_url": f"https://127.0.0.1:{free_port()}/dir"}, actor=ACTOR, id="iss-down"
+    )
+    down = acme.issuance.test_issuer("iss-down", actor=ACTOR)
+    assert not down.ok and "cannot reach" in down.message
+    acme.issuers.create("untrusted", "ACME", {"directory_url": pebble.directory_url}, actor=ACTOR, id="iss-tls")
+    untrusted = acme.issuance.test_issuer("iss-tls", actor=ACTOR)
+    assert not untrusted.ok and "ca_bundle" in untrusted.message
+    acme.issuers.create("Local", "GenericCA", {}, actor=ACTOR, id="iss-local")
+    local = acme.issuance.test_issuer("iss-local", actor=ACTOR)
+    assert local.ok and "can sign until" in local.message
