@@ -45,6 +45,8 @@ class Pebble:
     workdir: Path
     http_port: int
     eab: bool = False
+    # pebble rejects 5 % of nonces by default (clients must retry); None keeps that default.
+    nonce_reject_percent: int | None = None
     acme_port: int = field(default_factory=free_port)
     management_port: int = field(default_factory=free_port)
     dns_port: int = field(default_factory=free_port)
@@ -98,6 +100,8 @@ class Pebble:
             )
         )  # fmt: skip
         env = {**os.environ, "PEBBLE_VA_NOSLEEP": "1", "PEBBLE_VA_ALWAYS_VALID": "0"}
+        if self.nonce_reject_percent is not None:
+            env["PEBBLE_WFE_NONCEREJECT"] = str(self.nonce_reject_percent)
         log = (self.workdir / "pebble.log").open("wb")
         self._processes.append(
             subprocess.Popen(

@@ -19,7 +19,7 @@ import peewee
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from certctl_engine.connectors.issuers import IssuerConnector, IssueRequest, LocalCAConnector
+from certctl_engine.connectors.issuers import IssuedCertificate, IssuerConnector, IssueRequest, LocalCAConnector
 from certctl_engine.connectors.issuers.acme import ACMEConnector, ACMESettings
 from certctl_engine.domain import (
     Actor,
@@ -63,6 +63,17 @@ class _Subject:
     issuer_id: str
     profile_id: str | None
     current_version_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A request ready for its issuer, and what storing the answer needs."""
+
+    subject_id: str
+    request: IssueRequest
+    spec: KeySpec
+    csr_text: str
+    signer: _Signer
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,6 +335,7 @@ class IssuanceService:
         for start in range(0, len(ids), batch_size):
             batch = ids[start : start + batch_size]
             subjects = _load_subjects(self._ctx.store.database, batch)
+            pending: list[_Pending] = []
             ready: list[NewVersion] = []
             for cert_id in batch:
                 try:
@@ -345,9 +357,14 @@ class IssuanceService:
                         signers[subject.issuer_id] = signer
                     if isinstance(signer, CertctlError):
                         raise signer
-                    ready.append(self._sign(subject, profile, signer, key_spec, ttl_seconds, None))
+                    pending.append(self._prepare(subject, profile, signer, key_spec, ttl_seconds, None))
                 except CertctlError as exc:
                     failed.append(BulkIssueFailure(cert_id, exc.message))
+            for item, outcome in self._issue_all(pending):
+                if isinstance(outcome, CertctlError):
+                    failed.append(BulkIssueFailure(item.subject_id, outcome.message))
+                else:
+                    ready.append(self._finish(item, outcome))
             if ready:
                 with self._ctx.store.write():
                     current = _current_states(self._ctx.store.database, [n.certificate_id for n in ready])
@@ -375,9 +392,21 @@ class IssuanceService:
         csr_pem: str | bytes | None,
     ) -> NewVersion:
         """Check the profile, make the key (or take the CSR's) and have the issuer sign."""
+        item = self._prepare(subject, profile, signer, key_spec, ttl_seconds, csr_pem)
+        return self._finish(item, signer.connector.issue(item.request))
+
+    def _prepare(
+        self,
+        subject: _Subject,
+        profile: Profile | None,
+        signer: _Signer,
+        key_spec: KeySpec | None,
+        ttl_seconds: int | None,
+        csr_pem: str | bytes | None,
+    ) -> _Pending:
+        """Everything before the CA: the profile's rules, the key (or the caller's CSR), the request."""
         profile_rules.check_enabled(profile)
         profile_rules.check_names(profile, subject.common_name, subject.sans)
-        key_pem: bytes | None = None
         csr_text = ""
         if csr_pem is not None:
             csr = load_csr(csr_pem.encode() if isinstance(csr_pem, str) else csr_pem)
@@ -394,28 +423,49 @@ class IssuanceService:
             public_key = private_key.public_key()
         lifetime = profile_rules.ttl_seconds(profile, ttl_seconds, signer.validity_seconds)
         now = self._ctx.now()
-        issued = signer.connector.issue(
-            IssueRequest(
-                public_key=public_key,  # type: ignore[arg-type]
-                common_name=subject.common_name,
-                sans=subject.sans,
-                ekus=profile_rules.ekus(profile),
-                # Short lifetimes are not backdated: a five-minute certificate must not be half spent.
-                not_before=now - (_CLOCK_SKEW if lifetime >= 3600 else timedelta(0)),
-                not_after=now + timedelta(seconds=lifetime),
-                csr=csr,
-                private_key=private_key,
-            )
+        request = IssueRequest(
+            public_key=public_key,  # type: ignore[arg-type]
+            common_name=subject.common_name,
+            sans=subject.sans,
+            ekus=profile_rules.ekus(profile),
+            # Short lifetimes are not backdated: a five-minute certificate must not be half spent.
+            not_before=now - (_CLOCK_SKEW if lifetime >= 3600 else timedelta(0)),
+            not_after=now + timedelta(seconds=lifetime),
+            csr=csr,
+            private_key=private_key,
         )
-        if private_key is not None:
-            key_pem = private_key_to_pem(private_key)
+        return _Pending(subject.id, request, spec, csr_text, signer)
+
+    def _issue_all(self, items: Sequence[_Pending]) -> list[tuple[_Pending, IssuedCertificate | CertctlError]]:
+        """Have each issuer sign its requests: all at once where the connector can (ACME orders run
+        side by side), one by one otherwise; one refusal never stops the others."""
+        outcomes: list[tuple[_Pending, IssuedCertificate | CertctlError]] = []
+        groups: dict[int, list[_Pending]] = {}
+        for item in items:
+            groups.setdefault(id(item.signer.connector), []).append(item)
+        for group in groups.values():
+            connector = group[0].signer.connector
+            batch = getattr(connector, "issue_many", None)
+            if batch is not None and len(group) > 1:
+                outcomes.extend(zip(group, batch([item.request for item in group]), strict=True))
+                continue
+            for item in group:
+                try:
+                    outcomes.append((item, connector.issue(item.request)))
+                except CertctlError as exc:
+                    outcomes.append((item, exc))
+        return outcomes
+
+    def _finish(self, item: _Pending, issued: IssuedCertificate) -> NewVersion:
+        """The new version from the CA's answer; a key made here is serialised to be sealed on store."""
+        key = item.request.private_key
         return NewVersion.from_certificate(
-            subject.id,
+            item.subject_id,
             issued.leaf,
-            signer.chain_pem if issued.chain == signer.chain else certificates_to_pem(issued.chain),
-            key_spec=spec,
-            csr_pem=csr_text,
-            private_key_pem=key_pem,
+            item.signer.chain_pem if issued.chain == item.signer.chain else certificates_to_pem(issued.chain),
+            key_spec=item.spec,
+            csr_pem=item.csr_text,
+            private_key_pem=private_key_to_pem(key) if key is not None else None,
         )
 
     def _store(self, versions: Sequence[NewVersion], actor: Actor, *, renewal: bool) -> list[CertificateVersion]:

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import josepy as jose
 import requests
@@ -54,6 +54,14 @@ _REASON_CODES = {
 # One standalone responder per address at a time, whatever the number of issuers using it.
 _RESPONDER_LOCKS: dict[tuple[str, int], threading.Lock] = {}
 _RESPONDER_LOCKS_GUARD = threading.Lock()
+
+
+_T = TypeVar("_T")
+_NONCE_ATTEMPTS = 4
+
+
+class _BadNonce(Exception):
+    """The CA rejected the request's nonce; the request may be sent again."""
 
 
 class AccountStore(Protocol):
@@ -149,8 +157,9 @@ class ACMEConnector:
             user_agent=_USER_AGENT,
             timeout=int(self._settings.timeout_seconds),
         )
-        with self._acme_errors("reading the ACME directory"):
-            directory = client.ClientV2.get_directory(self._settings.directory_url, net)
+        directory = self._call(
+            "reading the ACME directory", client.ClientV2.get_directory, self._settings.directory_url, net
+        )
         acme_client = client.ClientV2(directory, net)
         if stored is not None:
             net.account = messages.RegistrationResource(uri=stored[1], body=messages.Registration())
@@ -173,8 +182,7 @@ class ACMEConnector:
         registration = messages.NewRegistration.from_data(
             email=self._settings.email, terms_of_service_agreed=True, external_account_binding=eab
         )
-        with self._acme_errors("registering the ACME account"):
-            account = acme_client.new_account(registration)
+        account = self._call("registering the ACME account", acme_client.new_account, registration)
         pem = key.key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
@@ -192,32 +200,151 @@ class ACMEConnector:
 
     def issue(self, request: IssueRequest) -> IssuedCertificate:
         """Order, solve each authorization's challenge, finalize with the request's CSR, download."""
-        csr_pem = request.signing_request().public_bytes(serialization.Encoding.PEM)
+        outcome = self.issue_many([request])[0]
+        if isinstance(outcome, IssuerError):
+            raise outcome
+        return outcome
+
+    def issue_many(self, requests: Sequence[IssueRequest]) -> list[IssuedCertificate | IssuerError]:
+        """Several orders side by side: every challenge answered at once (one responder, or all DNS
+        records set before one propagation wait), then each order polled and finalized. The CA
+        validates them in parallel, so a batch costs about what one order costs. A refused
+        order is reported in its place and never stops the others."""
+        results: list[IssuedCertificate | IssuerError | None] = [None] * len(requests)
         with self._lock:
-            acme_client = self._connect()
+            try:
+                acme_client = self._connect()
+            except IssuerError as exc:
+                return [exc] * len(requests)
             deadline = dt.datetime.now() + dt.timedelta(seconds=self._settings.timeout_seconds)
-            with self._acme_errors("creating the order"):
-                order = acme_client.new_order(csr_pem)
-            with self._challenges(acme_client, order.authorizations) as answered:
-                for challb, response in answered:
-                    with self._acme_errors(f"answering the {challb.chall.typ} challenge"):
-                        acme_client.answer_challenge(challb, response)
-                with self._acme_errors("validating the challenges"):
-                    order = acme_client.poll_authorizations(order, deadline)
-            with self._acme_errors("finalizing the order"):
-                order = acme_client.finalize_order(
-                    order, deadline, fetch_alternative_chains=bool(self._settings.preferred_chain)
+            orders: dict[int, messages.OrderResource] = {}
+            for index, request in enumerate(requests):
+                try:
+                    csr_pem = request.signing_request().public_bytes(serialization.Encoding.PEM)
+                    order = self._call("creating the order", acme_client.new_order, csr_pem)
+                    if self._settings.challenge_type == "http-01":
+                        _refuse_wildcards(order)
+                    orders[index] = order
+                except IssuerError as exc:
+                    results[index] = exc
+            authorizations = {a.uri: a for order in orders.values() for a in order.authorizations}
+            try:
+                with self._challenges(acme_client, list(authorizations.values())) as answered:
+                    for challb, response in answered:
+                        self._call(
+                            f"answering the {challb.chall.typ} challenge",
+                            acme_client.answer_challenge,
+                            challb,
+                            response,
+                        )
+                    for index, problem in self._await_validation(acme_client, orders, deadline).items():
+                        results[index] = problem
+                        del orders[index]
+            except IssuerError as exc:  # the responder or a DNS hook failed: every open order fails with it
+                for index in orders:
+                    results[index] = exc
+                orders.clear()
+            for index, order in list(orders.items()):
+                try:
+                    orders[index] = self._call("finalizing the order", acme_client.begin_finalization, order)
+                except IssuerError as exc:
+                    results[index] = exc
+                    del orders[index]
+            for index, outcome in self._collect(acme_client, orders, deadline).items():
+                results[index] = outcome
+        return [r if r is not None else IssuerError("the ACME order was not completed") for r in results]
+
+    def _await_validation(
+        self, acme_client: client.ClientV2, orders: dict[int, messages.OrderResource], deadline: dt.datetime
+    ) -> dict[int, IssuerError]:
+        """Poll the orders' authorizations until none is pending; the orders that failed, with the CA's words."""
+        states: dict[str, messages.AuthorizationResource] = {
+            a.uri: a for order in orders.values() for a in order.authorizations
+        }
+        waiting = {uri for uri, a in states.items() if a.body.status == messages.STATUS_PENDING}
+        pause = 0.1
+        while waiting:
+            if dt.datetime.now() >= deadline:
+                break
+            for uri in list(waiting):
+                updated, _ = self._call("validating the challenges", acme_client.poll, states[uri])
+                states[uri] = updated
+                if updated.body.status != messages.STATUS_PENDING:
+                    waiting.discard(uri)
+            if waiting:
+                self._sleep(pause)
+                pause = min(pause * 2, 1.0)
+        problems: dict[int, IssuerError] = {}
+        for index, order in orders.items():
+            lines = []
+            for authz in order.authorizations:
+                state = states[authz.uri]
+                if state.body.status == messages.STATUS_VALID:
+                    continue
+                errors_seen = [_problem(c.error) for c in state.body.challenges if c.error is not None]
+                lines.append(f"{state.body.identifier.value}: {'; '.join(errors_seen) or state.body.status}")
+            if lines:
+                timed_out = any(states[a.uri].body.status == messages.STATUS_PENDING for a in order.authorizations)
+                problems[index] = IssuerError(
+                    f"the ACME CA did not validate the challenges within {self._settings.timeout_seconds:g}s: "
+                    + " | ".join(lines)
+                    if timed_out
+                    else "ACME validation failed: " + " | ".join(lines)
                 )
-        fullchain = self._pick_chain(order)
-        certs = load_certificates(fullchain.encode())
-        return IssuedCertificate(certs[0], tuple(certs[1:]))
+        return problems
+
+    def _collect(
+        self, acme_client: client.ClientV2, orders: dict[int, messages.OrderResource], deadline: dt.datetime
+    ) -> dict[int, IssuedCertificate | IssuerError]:
+        """Poll every finalized order in turn until each is valid or invalid, then download.
+
+        The library's poller sleeps a second before its first look at each order; here a round
+        looks at all of them and sleeps only when none moved, so a batch waits once, not per order.
+        """
+        outcomes: dict[int, IssuedCertificate | IssuerError] = {}
+        pending = dict(orders)
+        pause = 0.1
+        while pending:
+            if dt.datetime.now() >= deadline:
+                for index in pending:
+                    outcomes[index] = IssuerError(
+                        f"the ACME CA did not finish the order within {self._settings.timeout_seconds:g}s"
+                    )
+                break
+            moved = False
+            for index, order in list(pending.items()):
+                try:
+                    response = self._call("finalizing the order", acme_client._post_as_get, order.uri)
+                    body = messages.Order.from_json(response.json())
+                    if body.status == messages.STATUS_INVALID:
+                        problem = _problem(body.error) if body.error is not None else "no reason given"
+                        raise IssuerError(f"the ACME CA refused finalizing the order: {problem}")
+                    if body.status == messages.STATUS_READY:  # an earlier finalize came too soon: send it again
+                        self._call("finalizing the order", acme_client.begin_finalization, order)
+                        continue
+                    if body.status != messages.STATUS_VALID or body.certificate is None:
+                        continue
+                    download = self._call("downloading the certificate", acme_client._post_as_get, body.certificate)
+                    chains = [download.text]
+                    if self._settings.preferred_chain:
+                        for url in acme_client._get_links(download, "alternate"):
+                            chains.append(self._call("downloading a chain", acme_client._post_as_get, url).text)
+                    certs = load_certificates(self._pick_chain(chains).encode())
+                    outcomes[index] = IssuedCertificate(certs[0], tuple(certs[1:]))
+                except IssuerError as exc:
+                    outcomes[index] = exc
+                del pending[index]
+                moved = True
+            if pending and not moved:
+                self._sleep(pause)
+                pause = min(pause * 2, 1.0)
+        return outcomes
 
     def revoke(self, certificate: x509.Certificate, reason: RevocationReason) -> None:
         """Revoke through the CA with the account that ordered it; the CA's refusal is kept verbatim."""
         with self._lock:
             acme_client = self._connect()
-            with self._acme_errors("revoking the certificate"):
-                acme_client.revoke(certificate, _REASON_CODES.get(reason, 0))
+            self._call("revoking the certificate", acme_client.revoke, certificate, _REASON_CODES.get(reason, 0))
 
     def renewal_window(self, certificate_pem: str) -> tuple[dt.datetime, dt.datetime] | None:
         """The CA's suggested renewal window (ARI, RFC 9773), or None when the CA offers none."""
@@ -228,8 +355,7 @@ class ACMEConnector:
         from acme.client import _renewal_info_path_component
 
         url = acme_client.directory["renewalInfo"] + "/" + _renewal_info_path_component(cert)
-        with self._acme_errors("fetching renewal information"):
-            response = acme_client.net.get(url, content_type="application/json")
+        response = self._call("fetching renewal information", acme_client.net.get, url, content_type="application/json")
         window = messages.RenewalInfo.from_json(response.json()).suggested_window
         return _utc(window.start), _utc(window.end)
 
@@ -270,11 +396,6 @@ class ACMEConnector:
         resources = set()
         answered = []
         for authz in pending:
-            if authz.body.wildcard:
-                raise IssuerError(
-                    f"'*.{authz.body.identifier.value}' is a wildcard: ACME validates wildcards only with dns-01; "
-                    "set challenge_type to dns-01 on the issuer"
-                )
             challb = _find(authz, challenges.HTTP01)
             response, validation = challb.response_and_validation(key)
             resources.add(standalone.HTTP01RequestHandler.HTTP01Resource(challb.chall, response, validation))
@@ -344,8 +465,7 @@ class ACMEConnector:
             raise IssuerError(f"{field} exited with {done.returncode}: {' | '.join(tail) or 'no output'}")
 
     # ------------------------------------------------------------------ helpers
-    def _pick_chain(self, order: messages.OrderResource) -> str:
-        chains = [order.fullchain_pem, *(order.alternative_fullchains_pem or [])]
+    def _pick_chain(self, chains: Sequence[str]) -> str:
         wanted = self._settings.preferred_chain
         if wanted:
             for chain in chains:
@@ -354,12 +474,26 @@ class ACMEConnector:
                     return chain
         return chains[0]
 
+    def _call(self, doing: str, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+        """One ACME operation. A badNonce is retried a few times: CAs may reject any nonce (pebble
+        rejects 5 % on purpose) and the library retries only once; the server processed nothing."""
+        for attempt in range(_NONCE_ATTEMPTS):
+            try:
+                with self._acme_errors(doing):
+                    return fn(*args, **kwargs)
+            except _BadNonce:
+                if attempt == _NONCE_ATTEMPTS - 1:
+                    raise IssuerError(f"the ACME CA rejected every nonce while {doing}; try again later") from None
+        raise AssertionError("unreachable")
+
     @contextlib.contextmanager
     def _acme_errors(self, doing: str) -> Iterator[None]:
         """Turn the library's and the network's errors into IssuerError, keeping the CA's words."""
         try:
             yield
         except messages.Error as exc:
+            if exc.code == "badNonce":
+                raise _BadNonce from None
             raise IssuerError(f"the ACME CA refused {doing}: {_problem(exc)}") from None
         except errors.ValidationError as exc:
             details = "; ".join(
@@ -382,6 +516,15 @@ class ACMEConnector:
             ) from None
         except requests.exceptions.RequestException as exc:
             raise IssuerError(f"cannot reach {self._settings.directory_url} while {doing}: {exc}") from None
+
+
+def _refuse_wildcards(order: messages.OrderResource) -> None:
+    for authz in order.authorizations:
+        if authz.body.wildcard:
+            raise IssuerError(
+                f"'*.{authz.body.identifier.value}' is a wildcard: ACME validates wildcards only with dns-01; "
+                "set challenge_type to dns-01 on the issuer"
+            )
 
 
 def _problem(error: messages.Error) -> str:

@@ -201,3 +201,15 @@ def test_test_issuer_reaches_the_ca_or_says_what_is_wrong(acme: Engine, pebble: 
     acme.issuers.create("Local", "GenericCA", {}, actor=ACTOR, id="iss-local")
     local = acme.issuance.test_issuer("iss-local", actor=ACTOR)
     assert local.ok and "can sign until" in local.message
+
+
+def test_many_orders_side_by_side_and_one_refusal_stops_nothing(acme: Engine, pebble: Pebble, tmp_path: Path) -> None:
+    ids = [_register(acme, f"bulk-{i}", f"bulk-{i}.example.com", "iss-http") for i in range(4)]
+    wildcard = _register(acme, "bulk-wild", "*.bulk.example.com", "iss-http")
+    result = acme.issuance.issue_many([*ids, wildcard], actor=ACTOR)
+    assert [f.certificate_id for f in result.failed] == [wildcard]
+    assert "dns-01" in result.failed[0].error
+    assert sorted(v.certificate_id for v in result.issued) == sorted(ids)
+    for version in result.issued:
+        _verify(pebble, version.pem_chain, tmp_path)
+        assert version.subject_cn == acme.certificates.get(version.certificate_id).common_name
