@@ -108,6 +108,12 @@ class DeployError(CertctlError):
     kind = "deploy_error"
 
 
+class NotifyError(CertctlError):
+    """A notification channel refused or could not be reached."""
+
+    kind = "notify_error"
+
+
 class Unauthorized(CertctlError):
     """The caller is not allowed to do this."""
 
