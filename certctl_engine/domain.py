@@ -97,6 +97,11 @@ class NotificationType(StrEnum):
     DEPLOYMENT_FAILURE = "DeploymentFailure"
     POLICY_VIOLATION = "PolicyViolation"
     REVOCATION = "Revocation"
+    # Beyond the original's set: events its documentation promises.
+    CERTIFICATE_EXPIRED = "CertificateExpired"
+    APPROVAL_REQUIRED = "ApprovalRequired"
+    AGENT_OFFLINE = "AgentOffline"
+    DIGEST = "Digest"
 
 
 class NotificationChannel(StrEnum):
@@ -572,3 +577,39 @@ class IssuerCheck:
     issuer_id: str
     ok: bool
     message: str
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationChannelInfo:
+    """A configured alert channel as faces see it: secrets shown only as field names."""
+
+    id: str
+    name: str
+    type: NotificationChannel
+    config: dict[str, Any]
+    secret_fields: tuple[str, ...]
+    team_id: str | None
+    events: tuple[NotificationType, ...]
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """One alert on one channel, with its delivery state."""
+
+    id: str
+    type: NotificationType
+    channel: NotificationChannel
+    channel_id: str | None
+    certificate_id: str | None
+    recipient: str
+    subject: str
+    message: str
+    severity: str
+    status: NotificationStatus
+    attempts: int
+    error: str | None
+    created_at: datetime
+    sent_at: datetime | None

@@ -25,6 +25,7 @@ from certctl_engine.services.issuers import IssuerService
 from certctl_engine.services.jobs import JobService
 from certctl_engine.services.leases import LeaseService
 from certctl_engine.services.lifecycle import LifecycleService
+from certctl_engine.services.notifications import NotificationService
 from certctl_engine.services.ownership import OwnershipService
 from certctl_engine.services.profiles import ProfileService
 from certctl_engine.services.renewal import RenewalService
@@ -61,6 +62,7 @@ class Engine:
         self.exchange = ExchangeService(self.context, self.audit, self.certificates)
         self.inspection = InspectionService(self.certificates)
         self.lifecycle = LifecycleService(self.context, self.audit)
+        self.notifications = NotificationService(self.context, self.audit)
         self.jobs = JobService(self.context, self.audit)
         self.renewal = RenewalService(self.context, self.audit, self.jobs, self.issuance)
         self.leases = LeaseService(self.context)

@@ -73,6 +73,13 @@ LOOPS: tuple[LoopSpec, ...] = (
     ),
     LoopSpec("short_lived_expiry", 30, 1, None, lambda e: e.lifecycle.expire_short_lived(actor=SCHEDULER_ACTOR)),
     LoopSpec(
+        "notifications",
+        60,
+        1,
+        "CERTCTL_SCHEDULER_NOTIFICATION_PROCESS_INTERVAL",
+        lambda e: e.notifications.tick(actor=SCHEDULER_ACTOR),
+    ),
+    LoopSpec(
         "job_retry",
         300,
         1,

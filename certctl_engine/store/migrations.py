@@ -11,6 +11,9 @@ History:
   2  ``managed_certificates.search_text`` (name, CN and SANs, lower-cased, for the
      inventory's text filter) and the ``leases`` table (one scheduler per store)
   3  ``certificate_authorities``: the local CA's certificate, chain and sealed key
+  4  ``notification_channels`` (configured alert channels, secrets sealed) and, on
+     ``notification_events``, the channel, subject, severity, details, de-duplication key and
+     retry bookkeeping
 """
 
 from __future__ import annotations
@@ -28,13 +31,15 @@ from certctl_engine.store.models import (
     CertificateModel,
     CertificateSANModel,
     LeaseModel,
+    NotificationChannelModel,
+    NotificationModel,
     StoreMetaModel,
 )
 
 if TYPE_CHECKING:
     from certctl_engine.store.database import Store
 
-CURRENT_VERSION = 3
+CURRENT_VERSION = 4
 SCHEMA_VERSION_KEY = "schema_version"
 
 
@@ -85,7 +90,27 @@ def _to_v3(db: peewee.Database) -> None:
     db.create_tables([CertificateAuthorityModel], safe=True)
 
 
-MIGRATIONS: dict[int, Callable[[peewee.Database], None]] = {2: _to_v2, 3: _to_v3}
+def _to_v4(db: peewee.Database) -> None:
+    db.create_tables([NotificationChannelModel], safe=True)
+    table = NotificationModel._meta.table_name
+    present = {c.name for c in db.get_columns(table)}
+    timestamp = "DATETIME" if isinstance(db, peewee.SqliteDatabase) else "TIMESTAMP"
+    # Plain ADD COLUMN, as in v2: no table rebuild.
+    for name, ddl in (
+        ("channel_id", "VARCHAR(64) REFERENCES notification_channels (id) ON DELETE CASCADE"),
+        ("subject", "TEXT NOT NULL DEFAULT ''"),
+        ("severity", "VARCHAR(16) NOT NULL DEFAULT 'warning'"),
+        ("dedup_key", "VARCHAR(255)"),
+        ("attempts", "INTEGER NOT NULL DEFAULT 0"),
+        ("next_attempt_at", timestamp),
+        ("details", "TEXT NOT NULL DEFAULT '{}'"),
+    ):
+        if name not in present:
+            db.execute_sql(f"ALTER TABLE {table} ADD COLUMN {name} {ddl}")
+    NotificationModel._schema.create_indexes(safe=True)
+
+
+MIGRATIONS: dict[int, Callable[[peewee.Database], None]] = {2: _to_v2, 3: _to_v3, 4: _to_v4}
 
 
 def stored_version(db: peewee.Database) -> int | None:

@@ -315,6 +315,24 @@ class PolicyViolationModel(BaseModel):
         table_name = "policy_violations"
 
 
+class NotificationChannelModel(BaseModel):
+    """Where alerts go: one configured channel (secrets sealed), optionally one team's own."""
+
+    id = peewee.CharField(primary_key=True, max_length=64)
+    name = peewee.CharField(unique=True, max_length=255)
+    type = peewee.CharField(max_length=32)
+    config = JSONTextField(default=dict)
+    secrets_encrypted = peewee.TextField(null=True)
+    team = peewee.ForeignKeyField(TeamModel, null=True, on_delete="SET NULL", column_name="team_id")
+    events = JSONTextField(default=list)  # notification types routed here; empty = all
+    enabled = peewee.BooleanField(default=True)
+    created_at = UTCDateTimeField(default=utcnow)
+    updated_at = UTCDateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "notification_channels"
+
+
 class NotificationModel(BaseModel):
     id = peewee.CharField(primary_key=True, max_length=64)
     type = peewee.CharField(max_length=32)
@@ -328,10 +346,24 @@ class NotificationModel(BaseModel):
     error = peewee.TextField(null=True)
     sent_at = UTCDateTimeField(null=True)
     created_at = UTCDateTimeField(default=utcnow)
+    # Schema v4: delivery through configured channels, with retries and de-duplication.
+    channel_ref = peewee.ForeignKeyField(
+        NotificationChannelModel, null=True, on_delete="CASCADE", column_name="channel_id"
+    )
+    subject = peewee.TextField(default="")
+    severity = peewee.CharField(max_length=16, default="warning")
+    dedup_key = peewee.CharField(max_length=255, null=True)
+    attempts = peewee.IntegerField(default=0)
+    next_attempt_at = UTCDateTimeField(null=True)
+    details = JSONTextField(default=dict)
 
     class Meta:
         table_name = "notification_events"
-        indexes = ((("status", "created_at"), False),)
+        indexes = (
+            (("status", "created_at"), False),
+            (("dedup_key", "channel_ref"), True),
+            (("status", "next_attempt_at"), False),
+        )
 
 
 class DiscoveryScanModel(BaseModel):
@@ -516,6 +548,7 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     JobModel,
     PolicyRuleModel,
     PolicyViolationModel,
+    NotificationChannelModel,
     NotificationModel,
     DiscoveryScanModel,
     DiscoveredCertificateModel,

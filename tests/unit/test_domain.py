@@ -53,6 +53,11 @@ def test_other_enums() -> None:
         "DeploymentFailure",
         "PolicyViolation",
         "Revocation",
+        # certctl's additions, after the original's seven
+        "CertificateExpired",
+        "ApprovalRequired",
+        "AgentOffline",
+        "Digest",
     ]
     assert [v.value for v in domain.NotificationChannel] == [
         "Email",

@@ -20,6 +20,7 @@ def test_defaults_and_overrides_with_minimums() -> None:
         "renewal_check": 3600,
         "job_processor": 30,
         "short_lived_expiry": 30,
+        "notifications": 60,
         "job_retry": 300,
     }
     tuned = loop_intervals(

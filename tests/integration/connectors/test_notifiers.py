@@ -7,11 +7,9 @@ import hashlib
 import hmac
 import json
 import ssl
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ import pytest
 from acme_server import free_port
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from http_receiver import Receiver
 
 from certctl_engine.connectors.notifiers import Alert, sign
 from certctl_engine.connectors.notifiers.email import EmailNotifier
@@ -148,42 +147,14 @@ def test_email_failures_say_what_went_wrong(smtp: tuple[_Inbox, int, str]) -> No
 # --------------------------------------------------------------------------- HTTP receiver
 
 
-class _Receiver:
-    """Records each POST; answers with ``status`` and ``reply``."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[str, dict[str, str], bytes]] = []
-        self.status = 200
-        self.reply = b"ok"
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                outer.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(outer.status)
-                self.end_headers()
-                self.wfile.write(outer.reply)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def last_json(self) -> dict[str, Any]:
-        return dict(json.loads(self.requests[-1][2]))
-
-
 @pytest.fixture
-def receiver() -> Iterator[_Receiver]:
-    server = _Receiver()
+def receiver() -> Iterator[Receiver]:
+    server = Receiver()
     yield server
-    server.server.shutdown()
+    server.close()
 
 
-def test_webhook_is_signed_with_hmac_sha256_over_the_exact_body(receiver: _Receiver) -> None:
+def test_webhook_is_signed_with_hmac_sha256_over_the_exact_body(receiver: Receiver) -> None:
     WebhookNotifier().send(ALERT, {"url": f"{receiver.url}/hook", "secret": "topsecret", "headers": {"X-Env": "prod"}})
     path, headers, body = receiver.requests[-1]
     assert path == "/hook" and headers["x-env"] == "prod"
@@ -196,7 +167,7 @@ def test_webhook_is_signed_with_hmac_sha256_over_the_exact_body(receiver: _Recei
     assert payload["details"] == {"threshold_days": 7}
 
 
-def test_slack_blocks(receiver: _Receiver) -> None:
+def test_slack_blocks(receiver: Receiver) -> None:
     SlackNotifier().send(ALERT, {"webhook_url": receiver.url, "channel": "#pki", "username": "certctl"})
     payload = receiver.last_json()
     assert payload["channel"] == "#pki" and payload["username"] == "certctl"
@@ -209,7 +180,7 @@ def test_slack_blocks(receiver: _Receiver) -> None:
     assert context["type"] == "context" and "cert-api" in context["elements"][0]["text"]
 
 
-def test_teams_adaptive_card(receiver: _Receiver) -> None:
+def test_teams_adaptive_card(receiver: Receiver) -> None:
     TeamsNotifier().send(ALERT, {"webhook_url": receiver.url})
     payload = receiver.last_json()
     assert payload["type"] == "message"
@@ -222,7 +193,7 @@ def test_teams_adaptive_card(receiver: _Receiver) -> None:
     assert facts == {"Event": "ExpirationWarning", "Severity": "error", "Certificate": "cert-api"}
 
 
-def test_pagerduty_events_v2(receiver: _Receiver) -> None:
+def test_pagerduty_events_v2(receiver: Receiver) -> None:
     receiver.status, receiver.reply = 202, b'{"status":"success","message":"Event processed"}'
     PagerDutyNotifier().send(ALERT, {"routing_key": "R" * 32, "url": f"{receiver.url}/v2/enqueue"})
     path, headers, _ = receiver.requests[-1]
@@ -237,7 +208,7 @@ def test_pagerduty_events_v2(receiver: _Receiver) -> None:
     assert event["custom_details"]["recipient"] == "alice@example.com"
 
 
-def test_opsgenie_alert(receiver: _Receiver) -> None:
+def test_opsgenie_alert(receiver: Receiver) -> None:
     receiver.status, receiver.reply = 202, b'{"result":"Request will be processed","requestId":"r1"}'
     OpsGenieNotifier().send(ALERT, {"api_key": "key-123", "url": f"{receiver.url}/v2/alerts", "tags": ["pki"]})
     path, headers, _ = receiver.requests[-1]
@@ -249,7 +220,7 @@ def test_opsgenie_alert(receiver: _Receiver) -> None:
     assert all(isinstance(v, str) for v in payload["details"].values())
 
 
-def test_a_refusal_keeps_the_services_answer(receiver: _Receiver) -> None:
+def test_a_refusal_keeps_the_services_answer(receiver: Receiver) -> None:
     receiver.status, receiver.reply = 400, b'{"status":"invalid event","errors":["routing_key is invalid"]}'
     with pytest.raises(NotifyError, match="routing_key is invalid"):
         PagerDutyNotifier().send(ALERT, {"routing_key": "bad", "url": receiver.url})
