@@ -1168,7 +1168,7 @@ def _policies(b: _Builder, setup: datetime) -> None:
             "Approved issuers",
             PolicyType.ALLOWED_ISSUERS,
             {"issuers": ["iss-local", "iss-acme-le"]},
-            PolicySeverity.CRITICAL,
+            PolicySeverity.ERROR,
         ),
         (
             "pr-renewal-lead-time",

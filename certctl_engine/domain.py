@@ -613,3 +613,39 @@ class Notification:
     error: str | None
     created_at: datetime
     sent_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyRule:
+    """A rule every managed certificate is held to; Critical rules refuse, the others record."""
+
+    id: str
+    name: str
+    type: PolicyType
+    config: dict[str, Any]
+    severity: PolicySeverity
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyViolationRecord:
+    """A certificate breaking a rule, from when it was found until it was fixed (``resolved_at``)."""
+
+    id: str
+    certificate_id: str
+    rule_id: str
+    message: str
+    severity: PolicySeverity
+    created_at: datetime
+    resolved_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyScan:
+    """What one pass of the rules over the inventory found."""
+
+    checked: int
+    opened: int
+    resolved: int

@@ -27,6 +27,7 @@ from certctl_engine.services.leases import LeaseService
 from certctl_engine.services.lifecycle import LifecycleService
 from certctl_engine.services.notifications import NotificationService
 from certctl_engine.services.ownership import OwnershipService
+from certctl_engine.services.policies import PolicyService
 from certctl_engine.services.profiles import ProfileService
 from certctl_engine.services.renewal import RenewalService
 from certctl_engine.services.renewal_policies import RenewalPolicyService
@@ -63,6 +64,9 @@ class Engine:
         self.inspection = InspectionService(self.certificates)
         self.lifecycle = LifecycleService(self.context, self.audit)
         self.notifications = NotificationService(self.context, self.audit)
+        self.policies = PolicyService(self.context, self.audit)
+        self.certificates.use_rules(self.policies)
+        self.issuance.use_rules(self.policies)
         self.jobs = JobService(self.context, self.audit)
         self.renewal = RenewalService(self.context, self.audit, self.jobs, self.issuance)
         self.leases = LeaseService(self.context)

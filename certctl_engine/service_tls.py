@@ -27,6 +27,7 @@ from certctl_engine.engine import Engine
 from certctl_engine.errors import InvalidInput
 from certctl_engine.files import write_atomic
 from certctl_engine.pki import certificates_to_pem, load_certificates
+from certctl_engine.services.policies import INTERNAL_TAG
 
 SERVICE_ISSUER_ID = "iss-certctl-service"
 SERVICE_CERTIFICATE_NAME = "certctl-engine-service"
@@ -105,6 +106,7 @@ def ensure_service_certificate(engine: Engine, directory: Path, names: list[str]
             sans=names,
             issuer_id=SERVICE_ISSUER_ID,
             environment="certctl",
+            tags={INTERNAL_TAG: "engine-service"},
             actor=_ACTOR,
         )
     version = engine.certificates.current_version(cert.id)

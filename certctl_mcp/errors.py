@@ -53,6 +53,10 @@ def hint_for(exc: CertctlError) -> str:
         if tool:
             return f"call {tool} to see the valid ids"
         return "check the id"
+    if isinstance(exc, PolicyViolation) and exc.field == "policy_rule":
+        return (
+            "a policy rule forbids this (the message names it); change the certificate, or an operator changes the rule"
+        )
     if isinstance(exc, PolicyViolation):
         return "the certificate's profile forbids this; call get_profile to see its rules, or choose another profile"
     if isinstance(exc, InvalidInput):

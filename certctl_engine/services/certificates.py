@@ -31,6 +31,7 @@ from certctl_engine.services.audit import AuditService
 from certctl_engine.services.context import ServiceContext
 from certctl_engine.services.new_version import NewVersion
 from certctl_engine.services.paging import check_limit, decode_cursor, encode_cursor
+from certctl_engine.services.policies import CertificateFacts, PolicyService
 from certctl_engine.services.renewal_policies import RenewalPolicyService
 from certctl_engine.services.validation import optional_id, parse_enum, require_tags, require_text
 from certctl_engine.store.bulk import insert_rows, update_rows
@@ -126,6 +127,7 @@ class CertificateService:
         self._ctx = ctx
         self._audit = audit
         self._policies = policies
+        self._rules: PolicyService | None = None
 
     # ------------------------------------------------------------------ reading
     def _row(self, certificate_id: str) -> CertificateModel:
@@ -353,6 +355,24 @@ class CertificateService:
                 raise Conflict(f"a certificate named '{name}' already exists; names are unique")
             if CertificateModel.get_or_none(CertificateModel.id == cert_id):
                 raise Conflict(f"a certificate with id '{cert_id}' already exists")
+            findings = (
+                self._rules.enforce(
+                    CertificateFacts(
+                        id=cert_id,
+                        common_name=common_name,
+                        sans=san_values,
+                        issuer_id=issuer_id,
+                        owner_id=owner_id,
+                        team_id=team_id,
+                        environment=environment,
+                        tags=tag_values,
+                        renewal_policy_id=renewal_policy_id,
+                        profile_id=certificate_profile_id,
+                    )
+                )
+                if self._rules is not None
+                else []
+            )
             now = self._ctx.now()
             CertificateModel.create(
                 id=cert_id,
@@ -382,7 +402,13 @@ class CertificateService:
                 cert_id,
                 {"name": name, "common_name": common_name, "sans": list(san_values), "issuer_id": issuer_id},
             )
+            if findings and self._rules is not None:
+                self._rules.record(cert_id, findings, actor=actor)
         return self.get(cert_id)
+
+    def use_rules(self, rules: PolicyService) -> None:
+        """Hold registrations to the policy rules: Critical ones refuse, the others are recorded."""
+        self._rules = rules
 
     def update(
         self,

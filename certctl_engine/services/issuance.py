@@ -29,9 +29,10 @@ from certctl_engine.domain import (
     CertificateVersion,
     IssuerCheck,
     IssuerType,
+    PolicySeverity,
     Profile,
 )
-from certctl_engine.errors import CertctlError, Conflict, InvalidInput, IssuerError, NotFound
+from certctl_engine.errors import CertctlError, Conflict, InvalidInput, IssuerError, NotFound, PolicyViolation
 from certctl_engine.pki import certificates_to_pem, generate_private_key, key_spec_of, load_csr, private_key_to_pem
 from certctl_engine.pki.ca import CAMaterial
 from certctl_engine.pki.keys import KeySpec
@@ -41,6 +42,7 @@ from certctl_engine.services.certificates import CertificateService
 from certctl_engine.services.context import ServiceContext
 from certctl_engine.services.issuers import ConnectorSetup, IssuerService
 from certctl_engine.services.new_version import NewVersion
+from certctl_engine.services.policies import PolicyService, facts_of
 from certctl_engine.services.profiles import ProfileService
 from certctl_engine.store.bulk import select_in
 from certctl_engine.store.fields import dump_json
@@ -159,6 +161,42 @@ class IssuanceService:
         self._signers: dict[str, tuple[CAMaterial, str | None, str | None, _Signer]] = {}
         self._stored_listeners: list[Callable[[Sequence[CertificateVersion], Actor], None]] = []
         self._acme: dict[str, tuple[str, _Signer]] = {}
+        self._rules: PolicyService | None = None
+
+    def use_rules(self, rules: PolicyService) -> None:
+        """Hold issuance and renewal to the policy rules: Critical ones refuse, the others are recorded."""
+        self._rules = rules
+
+    def _check_rules(self, certificate_ids: Sequence[str], actor: Actor) -> dict[str, PolicyViolation]:
+        """The certificates a Critical rule refuses, with why; other findings are recorded as violations."""
+        if self._rules is None or not certificate_ids:
+            return {}
+        rules = self._rules.enabled_rules()
+        if not rules:
+            return {}
+        rows = list(CertificateModel.select().where(CertificateModel.id.in_(list(certificate_ids))))
+        sans: dict[str, list[str]] = {}
+        for cert_id, value in select_in(
+            self._ctx.store.database,
+            CertificateSANModel,
+            ("certificate", "value"),
+            "certificate",
+            list(certificate_ids),
+        ):
+            sans.setdefault(cert_id, []).append(value)
+        refused: dict[str, PolicyViolation] = {}
+        for row in rows:
+            found = self._rules.findings(facts_of(row, sans.get(row.id, ())), rules)
+            critical = [f for f in found if f.severity is PolicySeverity.CRITICAL]
+            if critical:
+                refused[row.id] = PolicyViolation(
+                    f"policy rule {critical[0].message}",
+                    rule=critical[0].rule_id,
+                    field="policy_rule",
+                    hint="change the certificate or the rule",
+                )
+            self._rules.record(row.id, found, actor=actor)
+        return refused
 
     def on_versions_stored(self, listener: Callable[[Sequence[CertificateVersion], Actor], None]) -> None:
         """Call ``listener`` with every batch of new versions, inside the transaction that stores them."""
@@ -272,6 +310,9 @@ class IssuanceService:
         if subject is None:
             raise NotFound("certificate", certificate_id, hint="list certificates to find its id")
         _check_state(subject, renewal=renewal)
+        refused = self._check_rules([certificate_id], actor)
+        if certificate_id in refused:
+            raise refused[certificate_id]
         profile = self._profiles.get(subject.profile_id) if subject.profile_id else None
         signer = self._signer(self._issuers.connector_setup(subject.issuer_id), actor)
         new = self._sign(subject, profile, signer, key_spec, ttl_seconds, csr_pem)
@@ -335,6 +376,7 @@ class IssuanceService:
         for start in range(0, len(ids), batch_size):
             batch = ids[start : start + batch_size]
             subjects = _load_subjects(self._ctx.store.database, batch)
+            refused = self._check_rules(list(subjects), actor)
             pending: list[_Pending] = []
             ready: list[NewVersion] = []
             for cert_id in batch:
@@ -343,6 +385,8 @@ class IssuanceService:
                     if subject is None:
                         raise NotFound("certificate", cert_id, hint="list certificates to find its id")
                     _check_state(subject, renewal=renewal)
+                    if cert_id in refused:
+                        raise refused[cert_id]
                     profile = None
                     if subject.profile_id:
                         if subject.profile_id not in profiles:

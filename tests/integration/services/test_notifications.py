@@ -199,3 +199,14 @@ def test_reading_marking_and_bad_input(alerting: Engine, receiver: Receiver) -> 
         alerting.notifications.create_channel("bad", "Carrier pigeon", {}, actor=ALICE)
     secret = alerting.notifications.get_channel("ch-ops")
     assert secret.config["secret"] != "s" and "secret" in secret.secret_fields
+
+
+def test_a_policy_violation_alerts_once(alerting: Engine, receiver: Receiver) -> None:
+    alerting.policies.create_rule("Require an owner", "RequiredMetadata", {"fields": ["owner"]}, actor=ALICE)
+    cert_id = _cert(alerting, "orphan")
+    alerting.notifications.tick(actor=Actor.system())
+    alerting.policies.scan(actor=ALICE)  # still violating: no new violation, no new alert
+    alerting.notifications.tick(actor=Actor.system())
+    alerts = _received(receiver)
+    assert [a["event"] for a in alerts] == ["PolicyViolation"]
+    assert alerts[0]["certificate_id"] == cert_id and "missing required metadata: owner" in str(alerts[0]["body"])
