@@ -649,3 +649,65 @@ class PolicyScan:
     checked: int
     opened: int
     resolved: int
+
+
+@dataclass(frozen=True, slots=True)
+class DiscoveredCertificate:
+    """A certificate found on a host or a listener, whether or not certctl manages it."""
+
+    id: str
+    fingerprint_sha256: str
+    common_name: str
+    sans: tuple[str, ...]
+    serial_number: str
+    issuer_dn: str
+    subject_dn: str
+    not_before: datetime | None
+    not_after: datetime | None
+    key_algorithm: str
+    key_size: int
+    is_ca: bool
+    source_path: str
+    source_format: str
+    agent_id: str | None
+    managed_certificate_id: str | None
+    status: DiscoveryStatus
+    first_seen_at: datetime
+    last_seen_at: datetime
+    dismissed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class DiscoveryScanResult:
+    """One scan's report as stored: where it looked, what it found, what was new."""
+
+    id: str
+    agent_id: str | None
+    directories: tuple[str, ...]
+    certificates_found: int
+    certificates_new: int
+    errors_count: int
+    scan_duration_ms: int
+    started_at: datetime
+    completed_at: datetime | None
+    errors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkScanTarget:
+    """Address ranges and ports certctl probes for TLS listeners, on a schedule or on demand."""
+
+    id: str
+    name: str
+    cidrs: tuple[str, ...]
+    ports: tuple[int, ...]
+    sni_names: tuple[str, ...]
+    allow_reserved: bool
+    enabled: bool
+    scan_interval_hours: int
+    timeout_ms: int
+    last_scan_at: datetime | None
+    last_scan_duration_ms: int | None
+    last_scan_certs_found: int | None
+    created_at: datetime
+    updated_at: datetime

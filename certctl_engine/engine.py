@@ -18,6 +18,7 @@ from certctl_engine.services.audit import AuditService
 from certctl_engine.services.ca import CAService
 from certctl_engine.services.certificates import CertificateService
 from certctl_engine.services.context import ServiceContext, system_clock
+from certctl_engine.services.discovery import DiscoveryService
 from certctl_engine.services.exchange import ExchangeService
 from certctl_engine.services.inspection import InspectionService
 from certctl_engine.services.issuance import IssuanceService
@@ -65,6 +66,7 @@ class Engine:
         self.lifecycle = LifecycleService(self.context, self.audit)
         self.notifications = NotificationService(self.context, self.audit)
         self.policies = PolicyService(self.context, self.audit)
+        self.discovery = DiscoveryService(self.context, self.audit, self.exchange)
         self.certificates.use_rules(self.policies)
         self.issuance.use_rules(self.policies)
         self.jobs = JobService(self.context, self.audit)

@@ -73,6 +73,13 @@ LOOPS: tuple[LoopSpec, ...] = (
     ),
     LoopSpec("short_lived_expiry", 30, 1, None, lambda e: e.lifecycle.expire_short_lived(actor=SCHEDULER_ACTOR)),
     LoopSpec(
+        "network_scan",
+        6 * 3600,
+        60,
+        "CERTCTL_SCHEDULER_NETWORK_SCAN_INTERVAL",
+        lambda e: e.discovery.scan_due(actor=SCHEDULER_ACTOR),
+    ),
+    LoopSpec(
         "policy_scan",
         3600,
         60,
