@@ -18,6 +18,7 @@ from certctl_engine.services.audit import AuditService
 from certctl_engine.services.ca import CAService
 from certctl_engine.services.certificates import CertificateService
 from certctl_engine.services.context import ServiceContext, system_clock
+from certctl_engine.services.deployments import DeploymentService
 from certctl_engine.services.discovery import DiscoveryService
 from certctl_engine.services.exchange import ExchangeService
 from certctl_engine.services.inspection import InspectionService
@@ -70,6 +71,8 @@ class Engine:
         self.certificates.use_rules(self.policies)
         self.issuance.use_rules(self.policies)
         self.jobs = JobService(self.context, self.audit)
+        self.deployments = DeploymentService(self.context, self.audit, self.jobs, self.certificates, self.targets)
+        self.issuance.on_versions_stored(lambda versions, by: self.deployments.queue_for_versions(versions, actor=by))
         self.renewal = RenewalService(self.context, self.audit, self.jobs, self.issuance)
         self.leases = LeaseService(self.context)
 

@@ -56,6 +56,14 @@ class LoopSpec:
     run: Callable[[Engine], Any]
 
 
+def _process_jobs(engine: Engine) -> dict[str, Any]:
+    """Issuance and renewal jobs first (they queue deployments), then deployments of engine-side targets."""
+    return {
+        "renewal": engine.renewal.process_due(actor=SCHEDULER_ACTOR),
+        "deployment": engine.deployments.process_due(actor=SCHEDULER_ACTOR),
+    }
+
+
 LOOPS: tuple[LoopSpec, ...] = (
     LoopSpec(
         "renewal_check",
@@ -69,7 +77,7 @@ LOOPS: tuple[LoopSpec, ...] = (
         30,
         1,
         "CERTCTL_SCHEDULER_JOB_PROCESSOR_INTERVAL",
-        lambda e: e.renewal.process_due(actor=SCHEDULER_ACTOR),
+        _process_jobs,
     ),
     LoopSpec("short_lived_expiry", 30, 1, None, lambda e: e.lifecycle.expire_short_lived(actor=SCHEDULER_ACTOR)),
     LoopSpec(

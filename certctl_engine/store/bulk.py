@@ -31,15 +31,29 @@ def _fields(model: type[peewee.Model], names: Sequence[str]) -> list[peewee.Fiel
 
 
 def insert_rows(database: peewee.Database, model: type[peewee.Model], rows: Sequence[Mapping[str, Any]]) -> None:
-    """INSERT every row (all rows have the same keys, the model's field names)."""
+    """INSERT every row (all rows have the same keys, the model's field names; the others get their defaults)."""
     if not rows:
         return
-    names = list(rows[0])
+    given = list(rows[0])
+    # Columns left out get the model's default, as Peewee's own insert would give them.
+    defaults = {
+        name: field.default
+        for name, field in model._meta.fields.items()
+        if name not in given and field.default is not None
+    }
+    names = [*given, *defaults]
     fields = _fields(model, names)
     columns = ", ".join(_quote(database, f.column_name) for f in fields)
     marks = ", ".join([database.param] * len(fields))
     sql = f"INSERT INTO {_quote(database, model._meta.table_name)} ({columns}) VALUES ({marks})"
-    params = [tuple(f.db_value(row[n]) for f, n in zip(fields, names, strict=True)) for row in rows]
+
+    def value(row: Mapping[str, Any], name: str) -> Any:
+        if name in row:
+            return row[name]
+        default = defaults[name]
+        return default() if callable(default) else default
+
+    params = [tuple(f.db_value(value(row, n)) for f, n in zip(fields, names, strict=True)) for row in rows]
     with _driver_errors:
         database.cursor().executemany(sql, params)
 

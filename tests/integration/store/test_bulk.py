@@ -61,3 +61,10 @@ def test_a_clash_raises_peewees_integrity_error_and_writes_nothing(engine: Engin
 def test_unknown_field_is_named(engine: Engine) -> None:
     with pytest.raises(ValueError, match="TeamModel has no field 'colour'"):
         insert_rows(engine.store.database, TeamModel, [{"id": "t", "colour": "red"}])
+
+
+def test_left_out_columns_get_the_models_defaults(engine: Engine) -> None:
+    with engine.store.write():
+        insert_rows(engine.store.database, TeamModel, [{"id": "team-d", "name": "Defaults"}])
+    row = TeamModel.get_by_id("team-d")
+    assert row.description == "" and row.created_at is not None and row.updated_at is not None

@@ -1,0 +1,27 @@
+"""Deployment targets: where certificates are installed, each behind the same installer contract."""
+
+from __future__ import annotations
+
+from certctl_engine.connectors.targets.base import DeploymentBundle, DeploymentResult, TargetConnector
+from certctl_engine.connectors.targets.files import FilesConnector
+from certctl_engine.connectors.targets.verify import VerificationOutcome, verify_served_certificate
+from certctl_engine.domain import TargetType
+from certctl_engine.errors import DeployError
+
+__all__ = [
+    "DeploymentBundle",
+    "DeploymentResult",
+    "TargetConnector",
+    "VerificationOutcome",
+    "connector_for",
+    "verify_served_certificate",
+]
+
+_CONNECTORS: dict[TargetType, TargetConnector] = {TargetType.FILES: FilesConnector()}
+
+
+def connector_for(target_type: TargetType) -> TargetConnector:
+    connector = _CONNECTORS.get(target_type)
+    if connector is None:
+        raise DeployError(f"no connector for {target_type.value} targets yet; use a Files target")
+    return connector

@@ -1,0 +1,180 @@
+"""Deployments: queued with each new version, written to a Files target, verified over TLS, rolled back."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from acme_server import free_port
+
+from certctl_engine.domain import Actor, JobStatus, JobType, VerificationStatus
+from certctl_engine.engine import Engine
+from certctl_engine.errors import InvalidInput
+from certctl_engine.store.models import JobModel, VerificationResultModel
+
+ALICE = Actor("alice")
+
+
+@pytest.fixture
+def deploying(engine: Engine, tmp_path: Path) -> Iterator[tuple[Engine, Path]]:
+    out = tmp_path / "www"
+    out.mkdir()
+    engine.issuers.create("Local", "GenericCA", {}, actor=ALICE, id="iss-local")
+    engine.targets.create(
+        "web files",
+        "Files",
+        {
+            "directory": str(out),
+            "cert_file": "cert.pem",
+            "chain_file": "chain.pem",
+            "fullchain_file": "fullchain.pem",
+            "key_file": "key.pem",
+            "verify_delay_seconds": 0,
+        },
+        actor=ALICE,
+        id="tgt-files",
+    )
+    yield engine, out
+
+
+def _mapped(engine: Engine, name: str = "web") -> str:
+    return engine.certificates.create(
+        name=name, common_name=f"{name}.example.com", issuer_id="iss-local", target_ids=["tgt-files"], actor=ALICE
+    ).id
+
+
+def test_a_new_version_is_deployed_to_the_files_with_safe_modes(deploying: tuple[Engine, Path]) -> None:
+    engine, out = deploying
+    cert_id = _mapped(engine)
+    version = engine.issuance.issue(cert_id, actor=ALICE)
+    (job,) = engine.jobs.list(type=JobType.DEPLOYMENT).items
+    assert job.status is JobStatus.PENDING and job.target_id == "tgt-files"
+    assert job.details["version_id"] == version.id
+    run = engine.deployments.process_due(actor=ALICE)
+    assert (run.completed, run.failed) == (1, 0)
+    done = engine.jobs.get(job.id)
+    assert done.status is JobStatus.COMPLETED and done.details["deployment"]["changed"] is True
+    assert done.verification_status is VerificationStatus.SKIPPED  # no host configured
+    assert (out / "fullchain.pem").read_text() == version.pem_chain
+    assert (out / "key.pem").stat().st_mode & 0o777 == 0o600
+    assert (out / "cert.pem").stat().st_mode & 0o777 == 0o644
+    key = (out / "key.pem").read_bytes()
+    assert key == engine.certificates.private_key_pem(version.id)
+    # openssl agrees the key belongs to the certificate.
+    public = [
+        subprocess.run(argv, capture_output=True).stdout
+        for argv in (
+            ["openssl", "x509", "-in", str(out / "cert.pem"), "-noout", "-pubkey"],
+            ["openssl", "pkey", "-in", str(out / "key.pem"), "-pubout"],
+        )
+    ]
+    assert public[0] == public[1] and public[0].startswith(b"-----BEGIN PUBLIC KEY")
+
+
+def test_redeploying_the_same_version_changes_nothing(deploying: tuple[Engine, Path]) -> None:
+    engine, out = deploying
+    cert_id = _mapped(engine)
+    engine.issuance.issue(cert_id, actor=ALICE)
+    engine.deployments.process_due(actor=ALICE)
+    before = (out / "cert.pem").stat()
+    (job,) = engine.deployments.trigger(cert_id, actor=ALICE)
+    engine.deployments.process_due(actor=ALICE)
+    assert engine.jobs.get(job.id).details["deployment"]["changed"] is False
+    after = (out / "cert.pem").stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
+def test_a_failing_post_deploy_command_rolls_every_file_back(deploying: tuple[Engine, Path]) -> None:
+    engine, out = deploying
+    cert_id = _mapped(engine)
+    engine.issuance.issue(cert_id, actor=ALICE)
+    engine.deployments.process_due(actor=ALICE)
+    previous = {p.name: p.read_bytes() for p in out.iterdir()}
+    config = engine.targets.connector_config("tgt-files")
+    engine.targets.update(
+        "tgt-files",
+        config={
+            **config,
+            "post_deploy_command": [sys.executable, "-c", "import sys; sys.exit('reload failed: bad conf')"],
+        },
+        actor=ALICE,
+    )
+    engine.issuance.renew(cert_id, actor=ALICE)
+    run = engine.deployments.process_due(actor=ALICE)
+    assert run.retrying == 1
+    job = JobModel.get((JobModel.type == "Deployment") & (JobModel.status == "Pending"))
+    assert "rolled back" in job.last_error and "reload failed: bad conf" in job.last_error
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == previous
+
+
+def test_only_engine_side_targets_are_run_here_and_old_versions_are_superseded(deploying: tuple[Engine, Path]) -> None:
+    engine, out = deploying
+    cert_id = _mapped(engine)
+    engine.issuance.issue(cert_id, actor=ALICE)
+    engine.issuance.renew(cert_id, actor=ALICE)  # before anything was deployed
+    jobs = JobModel.select().where(JobModel.type == "Deployment").order_by(JobModel.created_at)
+    assert [j.status for j in jobs] == ["Cancelled", "Pending"]
+    assert "superseded" in jobs[0].last_error
+    engine.deployments.process_due(actor=ALICE)
+    latest = engine.certificates.current_version(cert_id)
+    assert latest is not None and (out / "fullchain.pem").read_text() == latest.pem_chain
+
+
+def test_verification_compares_what_the_server_serves(deploying: tuple[Engine, Path]) -> None:
+    engine, out = deploying
+    cert_id = _mapped(engine)
+    version = engine.issuance.issue(cert_id, actor=ALICE)
+    engine.deployments.process_due(actor=ALICE)
+    (job,) = [j for j in JobModel.select().where(JobModel.type == "Deployment")]
+    port = free_port()
+    server = subprocess.Popen(
+        ["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert", str(out / "fullchain.pem"),
+         "-key", str(out / "key.pem"), "-www", "-quiet"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        time.sleep(0.5)
+        config = {"host": "127.0.0.1", "port": port, "server_name": "web.example.com", "verify_delay_seconds": 0}
+        status = engine.deployments.verify(job.id, version.fingerprint_sha256, config, actor=ALICE)
+        assert status is VerificationStatus.SUCCESS
+        wrong = engine.deployments.verify(job.id, "ab" * 32, config, actor=ALICE)
+        assert wrong is VerificationStatus.FAILED
+    finally:
+        server.terminate()
+        server.wait(5)
+    results = list(VerificationResultModel.select().order_by(VerificationResultModel.verified_at))
+    assert [r.verified for r in results] == [True, False]
+    assert results[1].actual_fingerprint == version.fingerprint_sha256 and "serves" in results[1].error
+    closed = engine.deployments.verify(
+        job.id, version.fingerprint_sha256, {"host": "127.0.0.1", "port": port, "verify_delay_seconds": 0}, actor=ALICE
+    )
+    assert closed is VerificationStatus.FAILED
+    assert JobModel.get_by_id(job.id).verification_error.endswith("connection refused")
+
+
+def test_files_target_configuration_is_checked(deploying: tuple[Engine, Path]) -> None:
+    _, out = deploying
+    from certctl_engine.connectors.targets.files import FilesConnector
+
+    files = FilesConnector()
+    for config, field in (
+        ({"directory": "relative", "cert_file": "c.pem"}, "directory"),
+        ({"directory": str(out)}, "cert_file"),
+        ({"directory": str(out), "cert_file": "../escape.pem"}, "cert_file"),
+        ({"directory": str(out), "cert_file": "/etc/passwd"}, "cert_file"),
+        (
+            {"directory": str(out), "cert_file": "c.pem", "post_deploy_command": "systemctl reload nginx"},
+            "post_deploy_command",
+        ),
+        ({"directory": str(out), "cert_file": "c.pem", "mode": "rw"}, "mode"),
+    ):
+        with pytest.raises(InvalidInput) as caught:
+            files.validate_config(config)
+        assert caught.value.field == field, config
+    (out / "link").symlink_to("/etc")
+    with pytest.raises(InvalidInput, match="symlink"):
+        files.validate_config({"directory": str(out), "cert_file": "link/passwd"})
