@@ -40,6 +40,7 @@ from certctl_engine.services.context import ServiceContext
 from certctl_engine.services.exchange import ExchangeService
 from certctl_engine.services.paging import check_limit, decode_cursor, encode_cursor
 from certctl_engine.services.validation import optional_id, parse_enum, require_text
+from certctl_engine.store.bulk import insert_rows
 from certctl_engine.store.models import (
     AgentModel,
     CertificateModel,
@@ -219,37 +220,7 @@ class DiscoveryService:
                 started_at=now - timedelta(milliseconds=int(duration_ms)),
                 completed_at=now,
             )
-            new = 0
-            for entry in rows:
-                existing = DiscoveredCertificateModel.get_or_none(
-                    (DiscoveredCertificateModel.fingerprint_sha256 == entry["fingerprint_sha256"])
-                    & (
-                        DiscoveredCertificateModel.agent.is_null()
-                        if agent_id is None
-                        else DiscoveredCertificateModel.agent == agent_id
-                    )
-                    & (DiscoveredCertificateModel.source_path == entry["source_path"])
-                )
-                if existing is not None:
-                    existing.last_seen_at = now
-                    existing.discovery_scan = scan_id
-                    existing.updated_at = now
-                    existing.save()
-                    continue
-                managed = _managed_with(entry["fingerprint_sha256"])
-                DiscoveredCertificateModel.create(
-                    id=new_id("discovered"),
-                    agent=agent_id,
-                    discovery_scan=scan_id,
-                    managed_certificate=managed,
-                    status=(DiscoveryStatus.MANAGED if managed else DiscoveryStatus.UNMANAGED).value,
-                    first_seen_at=now,
-                    last_seen_at=now,
-                    created_at=now,
-                    updated_at=now,
-                    **entry,
-                )
-                new += 1
+            new = self._store_sightings(rows, agent_id, scan_id, now)
             DiscoveryScanModel.update(certificates_new=new).where(DiscoveryScanModel.id == scan_id).execute()
             self._audit.record(
                 actor,
@@ -270,6 +241,70 @@ class DiscoveryService:
             now,
             tuple(errors),
         )
+
+    def _store_sightings(
+        self, rows: Sequence[dict[str, Any]], agent_id: str | None, scan_id: str, now: datetime
+    ) -> int:
+        """Insert the certificates not seen at their place before; move ``last_seen_at`` of the others.
+
+        A few queries per 500 certificates, whatever the report's size.
+        """
+        new = 0
+        for start in range(0, len(rows), 500):
+            chunk = rows[start : start + 500]
+            fingerprints = list({r["fingerprint_sha256"] for r in chunk})
+            same_agent = (
+                DiscoveredCertificateModel.agent.is_null()
+                if agent_id is None
+                else DiscoveredCertificateModel.agent == agent_id
+            )
+            known = {
+                (fp, path): row_id
+                for row_id, fp, path in DiscoveredCertificateModel.select(
+                    DiscoveredCertificateModel.id,
+                    DiscoveredCertificateModel.fingerprint_sha256,
+                    DiscoveredCertificateModel.source_path,
+                )
+                .where(same_agent & DiscoveredCertificateModel.fingerprint_sha256.in_(fingerprints))
+                .tuples()
+            }
+            managed = dict(
+                CertificateVersionModel.select(
+                    CertificateVersionModel.fingerprint_sha256, CertificateVersionModel.certificate
+                )
+                .where(CertificateVersionModel.fingerprint_sha256.in_(fingerprints))
+                .tuples()
+            )
+            seen_again: list[str] = []
+            fresh: list[dict[str, Any]] = []
+            for entry in chunk:
+                place = (entry["fingerprint_sha256"], entry["source_path"])
+                if place in known:
+                    seen_again.append(known[place])
+                    continue
+                known[place] = new_id("discovered")  # a certificate twice in one report is one sighting
+                owner = managed.get(entry["fingerprint_sha256"])
+                fresh.append(
+                    {
+                        **entry,
+                        "id": known[place],
+                        "agent": agent_id,
+                        "discovery_scan": scan_id,
+                        "managed_certificate": owner,
+                        "status": (DiscoveryStatus.MANAGED if owner else DiscoveryStatus.UNMANAGED).value,
+                        "first_seen_at": now,
+                        "last_seen_at": now,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                )
+            if seen_again:
+                DiscoveredCertificateModel.update(last_seen_at=now, updated_at=now, discovery_scan=scan_id).where(
+                    DiscoveredCertificateModel.id.in_(seen_again)
+                ).execute()
+            insert_rows(self._ctx.store.database, DiscoveredCertificateModel, fresh)
+            new += len(fresh)
+        return new
 
     # ------------------------------------------------------------------ network scans
     def _target_row(self, target_id: str) -> NetworkScanTargetModel:
@@ -530,16 +565,6 @@ class DiscoveryService:
             row.save()
             self._audit.record(actor, "discovery_cert_dismissed", "discovered_certificate", row.id, {})
         return _discovered(row)
-
-
-def _managed_with(fingerprint: str) -> str | None:
-    """The managed certificate whose version has this fingerprint, if any."""
-    return (
-        CertificateVersionModel.select(CertificateVersionModel.certificate)
-        .where(CertificateVersionModel.fingerprint_sha256 == fingerprint)
-        .limit(1)
-        .scalar()
-    )
 
 
 def _entries_of(results: Iterable[ProbeResult]) -> tuple[list[dict[str, Any]], list[str]]:

@@ -1,6 +1,6 @@
 """ACME benchmark: certificates from pebble through certctl against the same with certbot.
 
-    python benchmarks/acme.py [--count 20] [--certbot-venv DIR]
+    python benchmarks/acme_issuance.py [--count 20] [--certbot-venv DIR]
 
 Starts Debian's pebble and pebble-challtestsrv on loopback (the harness the tests use,
 tests/acme_server.py), then issues ``--count`` certificates (HTTP-01, one name each):
@@ -32,17 +32,14 @@ import tempfile
 import time
 from pathlib import Path
 
-# This file's own directory comes first on sys.path when it runs as a script, and its name would
-# shadow the `acme` library certctl uses: take the directory out, and put the tests' harness in.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-sys.path.insert(0, str(_HERE.parent / "tests"))
+# The pebble harness the tests use.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from acme_server import Pebble, free_port, missing_binaries  # noqa: E402
+from acme_server import Pebble, free_port, missing_binaries
 
-from certctl_engine.domain import Actor  # noqa: E402
-from certctl_engine.engine import Engine  # noqa: E402
-from certctl_engine.pki import load_certificates  # noqa: E402
+from certctl_engine.domain import Actor
+from certctl_engine.engine import Engine
+from certctl_engine.pki import load_certificates
 
 ACTOR = Actor("benchmark")
 CERTBOT_SPEC = "certbot>=5,<6"
