@@ -138,6 +138,8 @@ class CertctlApp(App[int]):
         self._update_subtitle()
         self.set_interval(1.0, self._update_subtitle, name="subtitle")
         self.set_interval(self.poll_seconds, self.poll_store, name="poll")
+        # The baseline now, not at the first tick: a change made before that tick must still count.
+        self.poll_store()
 
     async def on_unmount(self) -> None:
         self.calls.shutdown()
