@@ -35,6 +35,10 @@ _LIST_TOOL = {
     "profile": "list_profiles",
     "renewal policy": "list_renewal_policies",
     "audit event": "list_audit_events",
+    "notification": "list_notifications",
+    "policy rule": "list_policy_rules",
+    "discovered certificate": "list_discoveries",
+    "network scan target": "list_scan_targets",
 }
 
 

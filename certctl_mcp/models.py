@@ -349,3 +349,108 @@ class HealthOut(Out):
     read_only: bool
     toolsets: list[str]
     server_time: datetime
+
+
+# ---------------------------------------------------------------------- alerts: notifications, policies, discovery
+class NotificationOut(Out):
+    id: str
+    type: str
+    channel: str
+    channel_id: str | None
+    certificate_id: str | None
+    recipient: str
+    subject: str
+    message: str
+    severity: str
+    status: str
+    attempts: int
+    error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+
+
+class NotificationList(Out):
+    items: list[NotificationOut]
+    next_cursor: str | None
+
+
+class PolicyRuleOut(Out):
+    id: str
+    name: str
+    type: str
+    config: dict[str, Any]
+    severity: str
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class PolicyRuleList(Out):
+    items: list[PolicyRuleOut]
+
+
+class PolicyViolationOut(Out):
+    id: str
+    certificate_id: str
+    rule_id: str
+    message: str
+    severity: str
+    created_at: datetime
+    resolved_at: datetime | None
+
+
+class PolicyViolationList(Out):
+    items: list[PolicyViolationOut]
+    next_cursor: str | None
+
+
+class DiscoveryOut(Out):
+    id: str
+    fingerprint_sha256: str
+    common_name: str
+    sans: list[str]
+    serial_number: str
+    issuer_dn: str
+    not_after: datetime | None
+    key_algorithm: str
+    key_size: int
+    is_ca: bool
+    source_path: str
+    source_format: str
+    agent_id: str | None
+    managed_certificate_id: str | None
+    status: str
+    first_seen_at: datetime
+    last_seen_at: datetime
+
+
+class DiscoveryList(Out):
+    items: list[DiscoveryOut]
+    next_cursor: str | None
+
+
+class ScanTargetOut(Out):
+    id: str
+    name: str
+    cidrs: list[str]
+    ports: list[int]
+    sni_names: list[str]
+    allow_reserved: bool
+    enabled: bool
+    scan_interval_hours: int
+    timeout_ms: int
+    last_scan_at: datetime | None
+    last_scan_certs_found: int | None
+
+
+class ScanTargetList(Out):
+    items: list[ScanTargetOut]
+
+
+class ScanResultOut(Out):
+    id: str
+    certificates_found: int
+    certificates_new: int
+    errors_count: int
+    scan_duration_ms: int
+    errors: list[str]

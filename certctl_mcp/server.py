@@ -7,7 +7,16 @@ from typing import TYPE_CHECKING
 
 from mcp.server.mcpserver import MCPServer
 
-from certctl_mcp import prompts, resources, tools_audit, tools_certificates, tools_config, tools_pki, tools_stats
+from certctl_mcp import (
+    prompts,
+    resources,
+    tools_alerts,
+    tools_audit,
+    tools_certificates,
+    tools_config,
+    tools_pki,
+    tools_stats,
+)
 from certctl_mcp.audit import AuditMiddleware
 from certctl_mcp.strict import StrictArguments
 from certctl_mcp.toolkit import ToolKit
@@ -17,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = ["TOOLSETS", "UnknownToolset", "build_server", "parse_toolsets"]
 
-TOOLSETS: tuple[str, ...] = ("certificates", "pki", "config", "audit", "stats")
+TOOLSETS: tuple[str, ...] = ("certificates", "pki", "config", "audit", "stats", "alerts")
 """Groups of tools that --toolsets can pick; ``health`` is always served."""
 
 SERVER_NAME = "certctl"
@@ -75,6 +84,7 @@ def build_server(engine: Engine, *, read_only: bool = False, toolsets: str | Ite
         "config": tools_config,
         "audit": tools_audit,
         "stats": tools_stats,
+        "alerts": tools_alerts,
     }
     for name in chosen:
         modules[name].register(kit)

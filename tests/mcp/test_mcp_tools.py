@@ -6,6 +6,7 @@ import base64
 from typing import Any
 
 import pytest
+from acme_server import free_port
 from conftest import CLIENT
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -49,9 +50,32 @@ EXPECTED_TOOLS = {
     "certificates_by_status",
     "expiration_timeline",
     "health",
+    # alerts
+    "list_notifications",
+    "mark_notification_read",
+    "list_policy_rules",
+    "get_policy_rule",
+    "create_policy_rule",
+    "update_policy_rule",
+    "list_policy_violations",
+    "list_discoveries",
+    "claim_discovery",
+    "dismiss_discovery",
+    "list_scan_targets",
+    "create_scan_target",
+    "scan_network",
 }
 
+OPEN_WORLD = {"scan_network"}  # reaches other hosts
+
 MUTATING = {
+    "mark_notification_read",
+    "create_policy_rule",
+    "update_policy_rule",
+    "claim_discovery",
+    "dismiss_discovery",
+    "create_scan_target",
+    "scan_network",
     "create_certificate",
     "update_certificate",
     "archive_certificate",
@@ -99,7 +123,7 @@ async def test_list_tools_shows_every_tool_fully_described(server) -> None:  # t
         a = tool.annotations
         assert a is not None, name
         assert None not in (a.read_only_hint, a.destructive_hint, a.idempotent_hint, a.open_world_hint), name
-        assert a.open_world_hint is False, name
+        assert a.open_world_hint is (name in OPEN_WORLD), name
         assert a.read_only_hint is (name not in MUTATING), name
         assert a.destructive_hint is (name in DESTRUCTIVE), name
         if name in DESTRUCTIVE:
@@ -151,7 +175,7 @@ async def test_toolsets_limit_the_tools(demo_engine: Engine) -> None:
 def test_unknown_toolset_fails_at_build(demo_engine: Engine) -> None:
     with pytest.raises(UnknownToolset, match=r"unknown toolset 'certs'; choose from certificates, pki"):
         build_server(demo_engine, toolsets="certs,audit")
-    assert TOOLSETS == ("certificates", "pki", "config", "audit", "stats")
+    assert TOOLSETS == ("certificates", "pki", "config", "audit", "stats", "alerts")
 
 
 class Session:
@@ -391,6 +415,51 @@ async def test_every_tool_valid_and_invalid(server, demo_engine: Engine) -> None
         chain = await s.ok("verify_audit_chain")
         assert chain["ok"] and chain["events_checked"] > 100
         await s.bad("verify_audit_chain", {"deep": True}, "unknown argument(s) 'deep'")
+
+        # -- alerts: notifications, policies, discovery
+        notes = await s.ok("list_notifications", {"limit": 3})
+        assert notes["items"] and notes["next_cursor"]
+        await s.bad("list_notifications", {"status": "bogus"}, "status")
+        read = await s.ok("mark_notification_read", {"notification_id": notes["items"][0]["id"]})
+        assert read["status"] == "read"
+        await s.bad(
+            "mark_notification_read", {"notification_id": "notif-nope"}, "no notification", "list_notifications"
+        )
+        rules = await s.ok("list_policy_rules")
+        assert {"pr-require-owner", "pr-allowed-issuers"} <= {r["id"] for r in rules["items"]}
+        await s.bad("list_policy_rules", {"verbose": True}, "unknown argument(s) 'verbose'")
+        owner_rule = await s.ok("get_policy_rule", {"rule_id": "pr-require-owner"})
+        assert owner_rule["type"] == "RequiredMetadata"
+        await s.bad("get_policy_rule", {"rule_id": "rule-nope"}, "no policy rule")
+        made = await s.ok(
+            "create_policy_rule",
+            {"name": "Prod only", "type": "AllowedEnvironments", "config": {"environments": ["prod"]}},
+        )
+        assert made["severity"] == "Warning"
+        await s.bad("create_policy_rule", {"name": "x", "type": "AllowedIssuers", "config": {}}, "issuers")
+        assert (await s.ok("update_policy_rule", {"rule_id": made["id"], "enabled": False}))["enabled"] is False
+        await s.bad("update_policy_rule", {"rule_id": "rule-nope", "enabled": False}, "no policy rule")
+        violations = await s.ok("list_policy_violations", {"include_resolved": True})
+        assert violations["items"]
+        await s.bad("list_policy_violations", {"rule_id": "rule-nope"}, "no policy rule")
+        unmanaged = (await s.ok("list_discoveries", {"status": "Unmanaged"}))["items"]
+        assert len(unmanaged) >= 2
+        await s.bad("list_discoveries", {"status": "Lost"}, "status")
+        claimed = await s.ok("claim_discovery", {"discovery_id": unmanaged[0]["id"], "issuer_id": "iss-local"})
+        assert claimed["status"] == "Managed" and claimed["managed_certificate_id"]
+        await s.bad("claim_discovery", {"discovery_id": unmanaged[1]["id"]}, "issuer_id")
+        assert (await s.ok("dismiss_discovery", {"discovery_id": unmanaged[1]["id"]}))["status"] == "Dismissed"
+        await s.bad("dismiss_discovery", {"discovery_id": "dcert-nope"}, "no discovered certificate")
+        target = await s.ok(
+            "create_scan_target",
+            {"name": "loopback", "cidrs": ["127.0.0.1/32"], "ports": [free_port()], "allow_reserved": True},
+        )
+        await s.bad("create_scan_target", {"name": "metadata", "cidrs": ["169.254.169.254/32"]}, "link-local")
+        assert target["id"] in [t["id"] for t in (await s.ok("list_scan_targets"))["items"]]
+        await s.bad("list_scan_targets", {"all": True}, "unknown argument(s) 'all'")
+        scanned = await s.ok("scan_network", {"target_id": target["id"]})
+        assert scanned["certificates_found"] == 0 and "no TLS listener answered" in scanned["errors"][0]
+        await s.bad("scan_network", {"target_id": "nscan-nope"}, "no network scan target")
 
     assert s.valid == EXPECTED_TOOLS, EXPECTED_TOOLS - s.valid
     assert s.invalid == EXPECTED_TOOLS, EXPECTED_TOOLS - s.invalid
