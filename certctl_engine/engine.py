@@ -14,6 +14,7 @@ from types import TracebackType
 
 from certctl_engine.errors import IntegrityError, StoreError
 from certctl_engine.secretbox import SecretBox
+from certctl_engine.services.agents import AgentService
 from certctl_engine.services.audit import AuditService
 from certctl_engine.services.ca import CAService
 from certctl_engine.services.certificates import CertificateService
@@ -46,7 +47,13 @@ _SECRET_CHECK_TEXT = b"certctl secret key check"
 class Engine:
     """An open certctl installation: store, secret key, clock and services."""
 
-    def __init__(self, store: Store, secrets: SecretBox, clock: Callable[[], datetime] = system_clock) -> None:
+    def __init__(
+        self,
+        store: Store,
+        secrets: SecretBox,
+        clock: Callable[[], datetime] = system_clock,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.store = store
         self.context = ServiceContext(store=store, secrets=secrets, clock=clock)
         self.audit = AuditService(self.context)
@@ -75,6 +82,16 @@ class Engine:
         self.issuance.on_versions_stored(lambda versions, by: self.deployments.queue_for_versions(versions, actor=by))
         self.renewal = RenewalService(self.context, self.audit, self.jobs, self.issuance)
         self.leases = LeaseService(self.context)
+        self.agents = AgentService(
+            self.context,
+            self.audit,
+            self.jobs,
+            self.certificates,
+            self.issuance,
+            self.deployments,
+            self.discovery,
+            bootstrap_token=(env or {}).get("CERTCTL_AGENT_BOOTSTRAP_TOKEN"),
+        )
 
     @classmethod
     def open(
@@ -95,7 +112,7 @@ class Engine:
         except BaseException:
             store.close()
             raise
-        return cls(store, secrets, clock)
+        return cls(store, secrets, clock, env)
 
     @property
     def location(self) -> StoreLocation:

@@ -81,6 +81,13 @@ LOOPS: tuple[LoopSpec, ...] = (
     ),
     LoopSpec("short_lived_expiry", 30, 1, None, lambda e: e.lifecycle.expire_short_lived(actor=SCHEDULER_ACTOR)),
     LoopSpec(
+        "agent_health",
+        120,
+        1,
+        "CERTCTL_SCHEDULER_AGENT_HEALTH_CHECK_INTERVAL",
+        lambda e: e.agents.mark_stale_offline(actor=SCHEDULER_ACTOR),
+    ),
+    LoopSpec(
         "network_scan",
         6 * 3600,
         60,

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from certctl_engine.http import metrics
+from certctl_engine.http.agent_api import agent_routes
 
 if TYPE_CHECKING:
     from certctl_engine.engine import Engine
@@ -47,5 +48,6 @@ def build_app(engine: Engine, scheduler: Scheduler | None = None) -> Starlette:
             Route("/health", health, methods=["GET"]),
             Route("/ready", ready, methods=["GET"]),
             Route("/metrics", prometheus, methods=["GET"]),
+            *agent_routes(engine),
         ]
     )

@@ -20,6 +20,7 @@ def test_defaults_and_overrides_with_minimums() -> None:
         "renewal_check": 3600,
         "job_processor": 30,
         "short_lived_expiry": 30,
+        "agent_health": 120,
         "network_scan": 21600,
         "policy_scan": 3600,
         "notifications": 60,
