@@ -80,7 +80,13 @@ class Engine:
         self.jobs = JobService(self.context, self.audit)
         self.deployments = DeploymentService(self.context, self.audit, self.jobs, self.certificates, self.targets)
         self.issuance.on_versions_stored(lambda versions, by: self.deployments.queue_for_versions(versions, actor=by))
-        self.renewal = RenewalService(self.context, self.audit, self.jobs, self.issuance)
+        self.renewal = RenewalService(
+            self.context,
+            self.audit,
+            self.jobs,
+            self.issuance,
+            keygen_mode=((env or {}).get("CERTCTL_KEYGEN_MODE") or "server").lower(),
+        )
         self.leases = LeaseService(self.context)
         self.agents = AgentService(
             self.context,
@@ -112,7 +118,11 @@ class Engine:
         except BaseException:
             store.close()
             raise
-        return cls(store, secrets, clock, env)
+        try:
+            return cls(store, secrets, clock, env)
+        except BaseException:  # a bad setting (e.g. CERTCTL_KEYGEN_MODE) must not leave the store open
+            store.close()
+            raise
 
     @property
     def location(self) -> StoreLocation:

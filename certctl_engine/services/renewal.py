@@ -22,17 +22,27 @@ from certctl_engine.domain import (
     JobStatus,
     JobType,
 )
-from certctl_engine.errors import CertctlError
+from certctl_engine.errors import CertctlError, InvalidInput
 from certctl_engine.services.audit import AuditService
 from certctl_engine.services.context import ServiceContext
 from certctl_engine.services.issuance import IssuanceService
 from certctl_engine.services.jobs import JobService
 from certctl_engine.services.profiles import short_lived_profile
-from certctl_engine.store.models import CertificateModel, ProfileModel, RenewalPolicyModel
+from certctl_engine.store.models import (
+    CertificateModel,
+    CertificateTargetModel,
+    ProfileModel,
+    RenewalPolicyModel,
+    TargetModel,
+)
 
 log = logging.getLogger("certctl.renewal")
 SCHEDULER = Actor.system("scheduler")
 _RENEWABLE = (CertificateStatus.ACTIVE.value, CertificateStatus.EXPIRING.value, CertificateStatus.EXPIRED.value)
+
+
+KEYGEN_MODES = ("server", "agent")
+"""Where keys are made: by the engine (sealed in the store) or by the agent that deploys them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,14 +57,29 @@ class JobRun:
     completed: int
     failed: int
     retrying: int
+    awaiting_csr: int = 0
 
 
 class RenewalService:
-    def __init__(self, ctx: ServiceContext, audit: AuditService, jobs: JobService, issuance: IssuanceService) -> None:
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        audit: AuditService,
+        jobs: JobService,
+        issuance: IssuanceService,
+        *,
+        keygen_mode: str = "server",
+    ) -> None:
         self._ctx = ctx
         self._audit = audit
         self._jobs = jobs
         self._issuance = issuance
+        if keygen_mode not in KEYGEN_MODES:
+            raise InvalidInput(
+                f"CERTCTL_KEYGEN_MODE must be one of {', '.join(KEYGEN_MODES)}, got '{keygen_mode}'",
+                field="CERTCTL_KEYGEN_MODE",
+            )
+        self._keygen_mode = keygen_mode
 
     def due(self) -> list[str]:
         """Ids of every live certificate inside its policy's renewal window."""
@@ -113,21 +138,48 @@ class RenewalService:
 
     def process_due(self, *, actor: Actor = SCHEDULER, limit: int = 20) -> JobRun:
         """Run due issuance and renewal jobs (server-side keys); each result is stored with its job."""
-        completed = failed = retrying = 0
+        completed = failed = retrying = awaiting = 0
         for job in self._jobs.claim_due(actor=actor, limit=limit, types=(JobType.ISSUANCE, JobType.RENEWAL)):
             outcome = self._run(job, actor)
             if outcome is JobStatus.COMPLETED:
                 completed += 1
             elif outcome is JobStatus.FAILED:
                 failed += 1
+            elif outcome is JobStatus.AWAITING_CSR:
+                awaiting += 1
             else:
                 retrying += 1
-        return JobRun(completed, failed, retrying)
+        return JobRun(completed, failed, retrying, awaiting)
+
+    def _key_holder(self, certificate_id: str) -> str | None:
+        """The agent that makes this certificate's key, in agent key generation mode: the agent owning
+        one of its targets (the key must live where the certificate is deployed)."""
+        if self._keygen_mode != "agent":
+            return None
+        return (
+            TargetModel.select(TargetModel.agent)
+            .join(CertificateTargetModel, on=(CertificateTargetModel.target == TargetModel.id))
+            .where((CertificateTargetModel.certificate == certificate_id) & TargetModel.agent.is_null(False))
+            .order_by(TargetModel.id)
+            .limit(1)
+            .scalar()
+        )
 
     def _run(self, job: Job, actor: Actor) -> JobStatus:
         def finish(version: CertificateVersion) -> None:
             self._jobs.complete(job.id, actor=actor, details={"version_id": version.id})
 
+        holder = self._key_holder(job.certificate_id)
+        if holder is not None:
+            # The key is made on the agent; the job waits for its CSR (see the agent API).
+            self._jobs.await_csr(job.id, actor=actor, agent_id=holder)
+            with self._ctx.store.write():
+                CertificateModel.update(
+                    status=CertificateStatus.RENEWAL_IN_PROGRESS.value, updated_at=self._ctx.now()
+                ).where(
+                    (CertificateModel.id == job.certificate_id) & CertificateModel.current_version_id.is_null(False)
+                ).execute()
+            return JobStatus.AWAITING_CSR
         try:
             if job.type is JobType.ISSUANCE:
                 self._issuance.issue(job.certificate_id, actor=actor, on_stored=finish)

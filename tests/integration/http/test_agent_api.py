@@ -179,3 +179,53 @@ def test_rate_limit_answers_429_with_retry_after(api: tuple[Engine, TestClient])
     codes: list[Any] = [limited.get(f"/api/v1/agents/{agent_id}/work", headers=auth) for _ in range(5)]
     assert [r.status_code for r in codes] == [200, 200, 200, 429, 429]
     assert int(codes[-1].headers["retry-after"]) >= 1
+
+
+@pytest.fixture
+def keygen_api(store_url: str, store_env: dict[str, str], clock: Clock) -> Iterator[tuple[Engine, TestClient]]:
+    env = {**store_env, "CERTCTL_AGENT_BOOTSTRAP_TOKEN": TOKEN, "CERTCTL_KEYGEN_MODE": "agent"}
+    with Engine.open(store_url, env=env, clock=clock) as engine:
+        engine.issuers.create("Local", "GenericCA", {}, actor=ALICE, id="iss-local")
+        with TestClient(Starlette(routes=agent_routes(engine))) as client:
+            yield engine, client
+
+
+def test_in_agent_keygen_mode_a_renewal_waits_for_the_agents_csr(
+    keygen_api: tuple[Engine, TestClient], tmp_path: Path
+) -> None:
+    engine, client = keygen_api
+    agent_id, auth = _register(client, "edge-1")
+    engine.targets.create(
+        "edge files", "Files", {"directory": str(tmp_path), "cert_file": "c.pem"}, agent_id=agent_id, actor=ALICE,
+        id="tgt-edge",
+    )  # fmt: skip
+    cert_id = engine.certificates.create(
+        name="edge", common_name="edge.example.com", issuer_id="iss-local", target_ids=["tgt-edge"], actor=ALICE
+    ).id
+    job = engine.jobs.create(JobType.ISSUANCE, cert_id, actor=ALICE)
+    run = engine.renewal.process_due()
+    assert run.awaiting_csr == 1 and run.completed == 0
+    waiting = engine.jobs.get(job.id)
+    assert waiting.status is JobStatus.AWAITING_CSR and waiting.agent_id == agent_id
+    assert engine.certificates.current_version(cert_id) is None  # nothing signed, no key made by the engine
+    items = client.get(f"/api/v1/agents/{agent_id}/work", headers=auth).json()["jobs"]
+    csr_item = next(i for i in items if i["job_id"] == job.id)
+    prepared = KeyStore(tmp_path / "keys").prepare_csr(cert_id, csr_item["common_name"], tuple(csr_item["sans"]))
+    signed = client.post(f"/api/v1/agents/{agent_id}/csr", json={"job_id": job.id, "csr_pem": prepared.csr_pem},
+                         headers=auth)  # fmt: skip
+    assert signed.status_code == 202
+    version = engine.certificates.current_version(cert_id)
+    assert version is not None and not version.has_private_key
+    # The new version is queued for deployment to the agent's target.
+    deployments = [i for i in client.get(f"/api/v1/agents/{agent_id}/work", headers=auth).json()["jobs"]
+                   if i["type"] == "Deployment"]  # fmt: skip
+    assert [d["version_id"] for d in deployments] == [version.id]
+
+
+def test_an_unknown_keygen_mode_is_refused_at_open(tmp_path: Path) -> None:
+    from certctl_engine.errors import InvalidInput
+
+    env = {"CERTCTL_HOME": str(tmp_path), "CERTCTL_KEYGEN_MODE": "cloud"}
+    with pytest.raises(InvalidInput, match="CERTCTL_KEYGEN_MODE must be one of server, agent"):
+        Engine.open(str(tmp_path / "c.db"), env=env)
+    Engine.open(str(tmp_path / "c.db"), env={"CERTCTL_HOME": str(tmp_path)}).close()  # the store was released
