@@ -26,7 +26,7 @@ from certctl_engine.domain import (
 from certctl_engine.engine import Engine
 from certctl_engine.errors import InvalidInput
 from certctl_engine.files import write_atomic
-from certctl_engine.pki import certificates_to_pem, load_certificates
+from certctl_engine.pki import certificates_to_pem, is_ip_literal, load_certificates
 from certctl_engine.services.policies import INTERNAL_TAG
 
 SERVICE_ISSUER_ID = "iss-certctl-service"
@@ -55,7 +55,7 @@ def service_names(host: str, extra: Iterable[str] = ()) -> list[str]:
     names.extend(n.strip().lower() for n in extra if n.strip())
     ordered: list[str] = []
     for name in names:
-        key = str(ipaddress.ip_address(name)) if _is_ip(name) else name
+        key = str(ipaddress.ip_address(name)) if is_ip_literal(name) else name
         if key not in ordered:
             ordered.append(key)
     return ordered
@@ -141,11 +141,3 @@ def _write_if_changed(path: Path, data: bytes, mode: int) -> None:
     except OSError:
         pass
     write_atomic(path, data, mode=mode)
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True

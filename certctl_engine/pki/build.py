@@ -30,6 +30,7 @@ __all__ = [
     "build_leaf",
     "build_self_signed_ca",
     "classify_san",
+    "is_ip_literal",
     "is_valid_dns_name",
     "load_csr",
     "random_serial",
@@ -214,7 +215,7 @@ class LeafSigner:
 
         names = _classify_all(sans)
         cn = common_name.strip()
-        if cn and not _is_ip(cn) and is_valid_dns_name(cn):
+        if cn and not is_ip_literal(cn) and is_valid_dns_name(cn):
             cn_name = x509.DNSName(cn.lower())
             if cn_name not in names:
                 names.insert(0, cn_name)
@@ -311,7 +312,7 @@ def build_csr(key: PrivateKey, common_name: str, sans: Sequence[str]) -> x509.Ce
     key_spec_of(key)
     names = _classify_all(sans)
     cn = common_name.strip()
-    if cn and not _is_ip(cn) and is_valid_dns_name(cn):
+    if cn and not is_ip_literal(cn) and is_valid_dns_name(cn):
         cn_name = x509.DNSName(cn.lower())
         if cn_name not in names:
             names.insert(0, cn_name)
@@ -467,7 +468,8 @@ def _could_be_ip(text: str) -> bool:
     return text[:1].isdigit() or ":" in text
 
 
-def _is_ip(text: str) -> bool:
+def is_ip_literal(text: str) -> bool:
+    """Whether ``text`` is an IPv4 or IPv6 address (not a name)."""
     if not _could_be_ip(text):
         return False
     try:

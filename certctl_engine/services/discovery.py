@@ -22,6 +22,7 @@ from typing import Any
 
 import peewee
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from certctl_engine.connectors.discovery.tls_probe import Endpoint, ProbeResult, probe_many
 from certctl_engine.domain import (
@@ -595,26 +596,14 @@ def _check_entry(entry: Mapping[str, Any], index: int) -> dict[str, Any]:
         cert = x509.load_pem_x509_certificate(pem.encode())
     except ValueError as exc:
         raise InvalidInput(f"certificate {index}: unreadable PEM: {exc}", field="certificates") from None
-    info = inspect_certificate(cert)
-    reported = str(entry.get("fingerprint_sha256") or info.fingerprint_sha256).lower()
-    if reported != info.fingerprint_sha256:
-        raise InvalidInput(f"certificate {index}: fingerprint does not match its PEM", field="certificates")
     source = str(entry.get("source_path") or "")
     if not source or len(source) > 1024:
         raise InvalidInput(f"certificate {index}: source_path must name where it was found", field="certificates")
-    return {
-        "fingerprint_sha256": info.fingerprint_sha256,
-        "common_name": info.subject_cn[:255],
-        "sans": list(info.sans),
-        "serial_number": info.serial_hex,
-        "issuer_dn": info.issuer_dn,
-        "subject_dn": info.subject_dn,
-        "not_before": info.not_before,
-        "not_after": info.not_after,
-        "key_algorithm": info.key_algorithm.value,
-        "key_size": info.key_size,
-        "is_ca": info.is_ca,
-        "pem_data": certificate_to_pem(cert),
-        "source_path": source,
-        "source_format": str(entry.get("source_format") or "PEM")[:16],
-    }
+    checked = entry_from_certificate(
+        cert.public_bytes(Encoding.DER), source, str(entry.get("source_format") or "PEM")[:16]
+    )
+    reported = str(entry.get("fingerprint_sha256") or checked["fingerprint_sha256"]).lower()
+    if reported != checked["fingerprint_sha256"]:
+        raise InvalidInput(f"certificate {index}: fingerprint does not match its PEM", field="certificates")
+    checked["common_name"] = checked["common_name"][:255]
+    return checked

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import socket
 import subprocess
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from frozen_clock import Clock
 
 from certctl_engine.domain import CertificateFilter, CertificateStatus
 from certctl_engine.engine import Engine
@@ -19,14 +20,6 @@ from certctl_engine.service_tls import (
     provided_tls,
     service_names,
 )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def test_names_cover_loopback_this_host_and_the_listen_address() -> None:

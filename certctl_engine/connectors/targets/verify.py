@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import ipaddress
 import socket
 from dataclasses import dataclass
 
 from certctl_engine.connectors.discovery.tls_probe import Endpoint, probe
+from certctl_engine.pki import is_ip_literal
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,10 +27,10 @@ def verify_served_certificate(
     was deployed. Network trouble is an outcome, never an exception.
     """
     try:
-        address = host if _is_ip(host) else socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][4][0]
+        address = host if is_ip_literal(host) else socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][4][0]
     except OSError as exc:
         return VerificationOutcome(False, "", f"cannot resolve {host}: {exc.strerror or exc}")
-    sni = server_name or (None if _is_ip(host) else host)
+    sni = server_name or (None if is_ip_literal(host) else host)
     result = asyncio.run(probe(Endpoint(str(address), int(port), sni), timeout=timeout))
     if not result.ok:
         return VerificationOutcome(False, "", f"{host}:{port}: {result.error or 'no certificate served'}")
@@ -40,11 +40,3 @@ def verify_served_certificate(
             False, actual, f"{host}:{port} serves {actual[:16]}…, not the deployed {expected_fingerprint_sha256[:16]}…"
         )
     return VerificationOutcome(True, actual)
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from frozen_clock import Clock
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
@@ -20,14 +21,6 @@ from certctl_engine.store.models import AgentModel
 
 TOKEN = "bootstrap-s3cret"
 ALICE = Actor("alice")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

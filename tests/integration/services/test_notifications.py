@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from acme_server import free_port
+from frozen_clock import Clock
 from http_receiver import Receiver
 
 from certctl_engine.domain import Actor, JobStatus, JobType, NotificationStatus, NotificationType
@@ -17,14 +18,6 @@ from certctl_engine.store.models import NotificationModel
 
 ALICE = Actor("alice")
 BOB = Actor("bob")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
