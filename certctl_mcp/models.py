@@ -162,6 +162,12 @@ class OCSPResult(Out):
 # ----------------------------------------------------------------------------- configuration
 
 
+class IssuerCheckOut(Out):
+    issuer_id: str
+    ok: bool
+    message: str
+
+
 class IssuerOut(Out):
     id: str
     name: str

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from mcp.server.elicitation import ElicitationResult
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.resolve import Elicit, Resolve
+from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
 from certctl_engine.domain import CertificateFilter, ExtendedKeyUsage, IssuerType, KeyAlgorithm
@@ -17,6 +18,7 @@ from certctl_engine.serialize import to_jsonable
 from certctl_mcp.confirm import CONFIRM_DESCRIPTION, Confirmation, Decision, ask, decide
 from certctl_mcp.models import (
     DeleteResult,
+    IssuerCheckOut,
     IssuerList,
     IssuerOut,
     Outcome,
@@ -32,7 +34,10 @@ from certctl_mcp.models import (
 from certctl_mcp.paging import DEFAULT_LIMIT, MAX_LIMIT, page_of
 from certctl_mcp.toolkit import CREATE, DESTRUCTIVE, READ, UPDATE, ToolKit, actor_for
 
-__all__ = ["KeyAlgorithmRuleIn", "register"]
+__all__ = ["TEST_CONNECTION", "KeyAlgorithmRuleIn", "register"]
+
+TEST_CONNECTION = ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=True)
+"""Reaches a CA over the network; may store the ACME account it registers, issues nothing."""
 
 Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT, description=f"Rows per page, 1-{MAX_LIMIT}.")]
 Cursor = Annotated[str | None, Field(max_length=500, description="The next_cursor of the previous page.")]
@@ -129,6 +134,14 @@ def register(kit: ToolKit) -> None:
     async def get_issuer(issuer_id: _id("The issuer id (see list_issuers).")) -> IssuerOut:
         """Get one issuer's type, configuration (secrets redacted) and whether it is enabled."""
         return IssuerOut.model_validate(await kit.run(engine.issuers.get, issuer_id))
+
+    @kit.tool(TEST_CONNECTION)
+    async def test_issuer(ctx: Context, issuer_id: _id("The issuer id (see list_issuers).")) -> IssuerCheckOut:
+        """Reach the issuer's CA with its current configuration and say what works or precisely what does not
+        (unreachable, untrusted TLS, a configuration field, an expired local CA). May register the ACME
+        account on first use; issues nothing."""
+        actor = actor_for(ctx.session)
+        return IssuerCheckOut.model_validate(await kit.run(engine.issuance.test_issuer, issuer_id, actor=actor))
 
     @kit.tool(CREATE)
     async def create_issuer(

@@ -50,6 +50,7 @@ EXPECTED_TOOLS = {
     "certificates_by_status",
     "expiration_timeline",
     "health",
+    "test_issuer",
     # alerts
     "list_notifications",
     "mark_notification_read",
@@ -66,9 +67,10 @@ EXPECTED_TOOLS = {
     "scan_network",
 }
 
-OPEN_WORLD = {"scan_network"}  # reaches other hosts
+OPEN_WORLD = {"scan_network", "test_issuer"}  # reach other hosts
 
 MUTATING = {
+    "test_issuer",
     "mark_notification_read",
     "create_policy_rule",
     "update_policy_rule",
@@ -415,6 +417,13 @@ async def test_every_tool_valid_and_invalid(server, demo_engine: Engine) -> None
         chain = await s.ok("verify_audit_chain")
         assert chain["ok"] and chain["events_checked"] > 100
         await s.bad("verify_audit_chain", {"deep": True}, "unknown argument(s) 'deep'")
+
+        # -- testing an issuer's connection
+        local = await s.ok("test_issuer", {"issuer_id": "iss-local"})
+        assert local["ok"] and "can sign until" in local["message"]
+        placeholder = await s.ok("test_issuer", {"issuer_id": "iss-acme-le"})
+        assert not placeholder["ok"] and "placeholder" in placeholder["message"]
+        await s.bad("test_issuer", {"issuer_id": "iss-nope"}, "no issuer 'iss-nope'", "list_issuers")
 
         # -- alerts: notifications, policies, discovery
         notes = await s.ok("list_notifications", {"limit": 3})
