@@ -571,6 +571,15 @@ class BulkIssueResult:
 
 
 @dataclass(frozen=True, slots=True)
+class TargetCheck:
+    """The outcome of testing a deployment target: its configuration, the server's own check, what it serves."""
+
+    target_id: str
+    ok: bool
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class IssuerCheck:
     """The outcome of testing an issuer's connection: what works, or precisely what does not."""
 

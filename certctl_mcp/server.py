@@ -14,6 +14,7 @@ from certctl_mcp import (
     tools_audit,
     tools_certificates,
     tools_config,
+    tools_jobs,
     tools_pki,
     tools_stats,
 )
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["TOOLSETS", "UnknownToolset", "build_server", "parse_toolsets"]
 
-TOOLSETS: tuple[str, ...] = ("certificates", "pki", "config", "audit", "stats", "alerts")
+TOOLSETS: tuple[str, ...] = ("certificates", "pki", "config", "audit", "stats", "alerts", "jobs")
 """Groups of tools that --toolsets can pick; ``health`` is always served."""
 
 SERVER_NAME = "certctl"
@@ -36,10 +37,11 @@ INSTRUCTIONS = """\
 certctl manages X.509 certificates: an inventory (list_certificates, get_certificate), issuance and
 renewal through local CAs (create_certificate then issue_certificate; renew_certificate), revocation
 (revoke_certificate, get_crl, check_ocsp), configuration (issuers, profiles, owners, teams, renewal
-policies) and a hash-chained audit trail. Start with dashboard_summary or list_certificates. Certificate
-tools accept an id or the exact name. Lists are paged: follow next_cursor. Destructive tools (revoke,
-archive, delete) confirm with the person, or return a dry run unless confirm=true. All times are UTC.
-Every call is audited as mcp:<client name>."""
+policies, deployment targets), jobs (list_jobs; approve_job for what waits in AwaitingApproval;
+trigger_deployment), agents, alerts and policies, and a hash-chained audit trail. Start with
+dashboard_summary or list_certificates. Certificate tools accept an id or the exact name. Lists are
+paged: follow next_cursor. Destructive tools (revoke, archive, delete) confirm with the person, or
+return a dry run unless confirm=true. All times are UTC. Every call is audited as mcp:<client name>."""
 
 
 class UnknownToolset(ValueError):
@@ -85,6 +87,7 @@ def build_server(engine: Engine, *, read_only: bool = False, toolsets: str | Ite
         "audit": tools_audit,
         "stats": tools_stats,
         "alerts": tools_alerts,
+        "jobs": tools_jobs,
     }
     for name in chosen:
         modules[name].register(kit)

@@ -291,8 +291,13 @@ def register(kit: ToolKit) -> None:
         profile_id: _opt_id("New profile id; empty string removes the profile.") = None,
         renewal_policy_id: _opt_id("New renewal policy id.") = None,
         tags: Annotated[dict[str, str] | None, Field(description="Replaces all tags.")] = None,
+        target_ids: Annotated[
+            list[Annotated[str, Field(min_length=1, max_length=64)]] | None,
+            Field(max_length=100, description="Replaces the deployment targets it maps to ([] maps none)."),
+        ] = None,
     ) -> CertificateOut:
-        """Change a certificate's management fields: name, environment, owner, team, profile, policy, tags.
+        """Change a certificate's management fields: name, environment, owner, team, profile, policy, tags,
+        deployment targets (see list_targets; each new version deploys to every mapped target).
 
         Omitted (or null) fields stay as they are. It never changes issued material:
         use renew_certificate for a new key or validity. Archived certificates are
@@ -308,6 +313,7 @@ def register(kit: ToolKit) -> None:
             ("certificate_profile_id", profile_id),
             ("renewal_policy_id", renewal_policy_id),
             ("tags", tags),
+            ("target_ids", target_ids),
         ):
             if value is not None:
                 changes[key] = value

@@ -13,7 +13,7 @@ from mcp.server.mcpserver.resolve import Elicit, Resolve
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
-from certctl_engine.domain import CertificateFilter, ExtendedKeyUsage, IssuerType, KeyAlgorithm
+from certctl_engine.domain import CertificateFilter, ExtendedKeyUsage, IssuerType, KeyAlgorithm, TargetType
 from certctl_engine.serialize import to_jsonable
 from certctl_mcp.confirm import CONFIRM_DESCRIPTION, Confirmation, Decision, ask, decide
 from certctl_mcp.models import (
@@ -31,13 +31,16 @@ from certctl_mcp.models import (
     TeamList,
     TeamOut,
 )
+from certctl_mcp.models_automation import TargetCheckOut, TargetList, TargetOut
 from certctl_mcp.paging import DEFAULT_LIMIT, MAX_LIMIT, page_of
 from certctl_mcp.toolkit import CREATE, DESTRUCTIVE, READ, UPDATE, ToolKit, actor_for
 
-__all__ = ["TEST_CONNECTION", "KeyAlgorithmRuleIn", "register"]
+__all__ = ["PROBE", "TEST_CONNECTION", "KeyAlgorithmRuleIn", "register"]
 
 TEST_CONNECTION = ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=True)
 """Reaches a CA over the network; may store the ACME account it registers, issues nothing."""
+PROBE = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=True)
+"""Looks at a server over the network (a TLS handshake, a configuration test) and writes nothing."""
 
 Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT, description=f"Rows per page, 1-{MAX_LIMIT}.")]
 Cursor = Annotated[str | None, Field(max_length=500, description="The next_cursor of the previous page.")]
@@ -571,4 +574,100 @@ def register(kit: ToolKit) -> None:
             get=engine.renewal_policies.get,
             remove=engine.renewal_policies.delete,
             impact=lambda: "it fails if any certificate uses the policy",
+        )
+
+    # ================================================================== deployment targets
+    @kit.tool(READ)
+    async def list_targets(
+        agent_id: Annotated[str | None, Field(max_length=64, description="Only targets of this agent.")] = None,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
+    ) -> TargetList:
+        """List deployment targets (the servers certificates are installed on), sorted by name, paged.
+        Secret configuration fields are shown redacted."""
+        items, nxt = await kit.run(lambda: page_of("targets", engine.targets.list(agent_id), limit, cursor))
+        return TargetList(items=[TargetOut.model_validate(t) for t in items], next_cursor=nxt)
+
+    @kit.tool(READ)
+    async def get_target(target_id: _id("The target id (see list_targets).")) -> TargetOut:
+        """Get one deployment target: its type, agent, configuration (secrets redacted) and state."""
+        return TargetOut.model_validate(await kit.run(engine.targets.get, target_id))
+
+    @kit.tool(PROBE)
+    async def test_target(target_id: _id("The target id (see list_targets).")) -> TargetCheckOut:
+        """Check that a deployment to a target can work now, writing nothing: its configuration, the
+        server's own configuration test where its connector has one, and the certificate the host it
+        names serves now. Targets of an agent are checked there at deployment; here only their
+        configuration and their agent's state."""
+        return TargetCheckOut.model_validate(await kit.run(engine.deployments.check_target, target_id))
+
+    @kit.tool(CREATE)
+    async def create_target(
+        ctx: Context,
+        name: Name,
+        type: Annotated[TargetType, Field(description="The kind of server.")],
+        config: Annotated[
+            dict[str, Any] | None,
+            Field(
+                description="Type-specific settings, e.g. Files: directory, cert_file, key_file, chain_file, "
+                "fullchain_file, post_deploy_command (argument list), host/port to verify what is served."
+            ),
+        ] = None,
+        agent_id: Annotated[
+            str | None, Field(max_length=64, description="The agent that deploys to it; omitted: the engine.")
+        ] = None,
+        enabled: Annotated[bool, Field(description="Whether deployments run.")] = True,
+    ) -> TargetOut:
+        """Add a deployment target. Names are unique per agent; secret fields are sealed at rest. Map it to
+        certificates with update_certificate(target_ids=...); every new version then deploys to it."""
+        actor = actor_for(ctx.session)
+        target = await kit.run(
+            engine.targets.create, name, type, config, actor=actor, agent_id=agent_id, enabled=enabled
+        )
+        return TargetOut.model_validate(target)
+
+    @kit.tool(UPDATE)
+    async def update_target(
+        ctx: Context,
+        target_id: _id("The target id."),
+        name: NewName = None,
+        config: Annotated[dict[str, Any] | None, Field(description="Replaces the configuration.")] = None,
+        enabled: Annotated[bool | None, Field(description="Enable or disable deployments.")] = None,
+    ) -> TargetOut:
+        """Change a target's name, configuration or enabled flag; omitted fields stay."""
+        actor = actor_for(ctx.session)
+        changes = _given(name=name, config=config, enabled=enabled)
+        return TargetOut.model_validate(await kit.run(engine.targets.update, target_id, actor=actor, **changes))
+
+    async def _ask_delete_target(ctx: Context, target_id: str) -> Elicit[Confirmation] | None:
+        note = "Its certificate mappings go; certificates stay."
+        return await ask(ctx, question("target", engine.targets.get, target_id, note))
+
+    @kit.tool(DESTRUCTIVE)
+    async def delete_target(
+        ctx: Context,
+        target_id: _id("The target id."),
+        confirmation: Annotated[ElicitationResult[Confirmation], Resolve(_ask_delete_target)],
+        confirm: Confirm = False,
+    ) -> DeleteResult:
+        """Delete a deployment target and its certificate mappings; the certificates and files already
+        deployed stay. Asks the person when the client supports elicitation; otherwise needs confirm=true
+        and without it returns a dry run naming the certificates mapped to it."""
+
+        def impact() -> str:
+            mapped = engine.deployments.mapped_certificates(target_id)
+            if not mapped:
+                return "no certificate maps to it"
+            shown = ", ".join(mapped[:10]) + (f" and {len(mapped) - 10} more" if len(mapped) > 10 else "")
+            return f"{len(mapped)} certificate(s) map to it and would lose the mapping: {shown}"
+
+        return await delete(
+            ctx,
+            resource_type="target",
+            resource_id=target_id,
+            confirmation=confirmation,
+            confirm=confirm,
+            get=engine.targets.get,
+            remove=engine.targets.delete,
+            impact=impact,
         )

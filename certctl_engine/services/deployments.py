@@ -27,10 +27,12 @@ from certctl_engine.connectors.targets import (
 from certctl_engine.domain import (
     ACTIVE_JOB_STATUSES,
     Actor,
+    AgentStatus,
     CertificateVersion,
     Job,
     JobStatus,
     JobType,
+    TargetCheck,
     TargetType,
     VerificationStatus,
 )
@@ -43,6 +45,7 @@ from certctl_engine.services.jobs import JobService
 from certctl_engine.services.targets import TargetService
 from certctl_engine.store.bulk import insert_rows
 from certctl_engine.store.models import (
+    AgentModel,
     CertificateTargetModel,
     JobModel,
     TargetModel,
@@ -259,6 +262,66 @@ class DeploymentService:
         self._jobs.complete(job.id, actor=actor, details=_result_details(result, target.type))
         self.verify(job.id, bundle.fingerprint_sha256, config, actor=actor)
         return JobStatus.COMPLETED
+
+    def mapped_certificates(self, target_id: str) -> list[str]:
+        """The ids of the certificates mapped to ``target_id``, sorted."""
+        self._targets.get(target_id)
+        query = CertificateTargetModel.select(CertificateTargetModel.certificate).where(
+            CertificateTargetModel.target == target_id
+        )
+        return sorted(row.certificate_id for row in query)
+
+    # ------------------------------------------------------------------ testing a target
+    def check_target(self, target_id: str) -> TargetCheck:
+        """Whether a deployment to ``target_id`` can work now; never raises for the target's own trouble.
+
+        The configuration is checked by the target's connector; a connector that can ask the
+        server itself (a configuration test) does so; when the configuration names a host, the
+        certificate it serves now is reported. A target owned by an agent is checked there,
+        at deployment, so here only its configuration and its agent's state are known.
+        """
+        target = self._targets.get(target_id)
+        if not target.enabled:
+            return TargetCheck(target_id, False, f"target '{target.name}' is disabled; enable it to deploy to it")
+        config = self._targets.connector_config(target_id)
+        try:
+            connector = connector_for(target.type)
+            connector.validate_config(config)
+        except CertctlError as exc:
+            return TargetCheck(target_id, False, f"configuration: {exc.message}")
+        if target.agent_id:
+            agent = AgentModel.get_or_none(AgentModel.id == target.agent_id)
+            if agent is None:
+                return TargetCheck(target_id, False, f"its agent '{target.agent_id}' is not registered")
+            seen = f", last heartbeat {agent.last_heartbeat_at:%Y-%m-%d %H:%M} UTC" if agent.last_heartbeat_at else ""
+            ok = agent.status == AgentStatus.ONLINE.value
+            return TargetCheck(
+                target_id,
+                ok,
+                f"configuration valid; agent '{agent.name}' deploys to it and is {agent.status}{seen}"
+                + ("" if ok else "; deployments wait until it is back online"),
+            )
+        notes = ["configuration valid"]
+        server_check = getattr(connector, "check", None)
+        if server_check is not None:
+            try:
+                notes.append(str(server_check(config)))
+            except CertctlError as exc:
+                return TargetCheck(target_id, False, exc.message)
+        host = next((str(config[k]) for k in _HOST_KEYS if config.get(k)), None)
+        if host is not None:
+            port = int(config.get("port") or 443)
+            outcome = self._verify(
+                host,
+                port,
+                "",
+                server_name=config.get("server_name") or None,
+                timeout=float(config.get("verify_timeout_seconds", DEFAULT_VERIFY_TIMEOUT_SECONDS)),
+            )
+            if not outcome.actual_fingerprint:
+                return TargetCheck(target_id, False, f"{'; '.join(notes)}; but {outcome.error}")
+            notes.append(f"{host}:{port} serves a certificate with SHA-256 {outcome.actual_fingerprint[:16]}…")
+        return TargetCheck(target_id, True, "; ".join(notes))
 
     # ------------------------------------------------------------------ verification
     def verify(self, job_id: str, expected: str, config: Mapping[str, Any], *, actor: Actor) -> VerificationStatus:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -65,12 +66,37 @@ EXPECTED_TOOLS = {
     "list_scan_targets",
     "create_scan_target",
     "scan_network",
+    # jobs and agents
+    "list_jobs",
+    "get_job",
+    "approve_job",
+    "reject_job",
+    "cancel_job",
+    "retry_job",
+    "trigger_deployment",
+    "list_agents",
+    "get_agent",
+    # deployment targets (config)
+    "list_targets",
+    "get_target",
+    "create_target",
+    "update_target",
+    "delete_target",
+    "test_target",
 }
 
-OPEN_WORLD = {"scan_network", "test_issuer"}  # reach other hosts
+OPEN_WORLD = {"scan_network", "test_issuer", "test_target"}  # reach other hosts
 
 MUTATING = {
     "test_issuer",
+    "approve_job",
+    "reject_job",
+    "cancel_job",
+    "retry_job",
+    "trigger_deployment",
+    "create_target",
+    "update_target",
+    "delete_target",
     "mark_notification_read",
     "create_policy_rule",
     "update_policy_rule",
@@ -93,7 +119,7 @@ MUTATING = {
     ),
 }
 DESTRUCTIVE = {"revoke_certificate", "archive_certificate"} | {
-    f"delete_{noun}" for noun in ("issuer", "profile", "owner", "team", "renewal_policy")
+    f"delete_{noun}" for noun in ("issuer", "profile", "owner", "team", "renewal_policy", "target")
 }
 
 
@@ -177,7 +203,7 @@ async def test_toolsets_limit_the_tools(demo_engine: Engine) -> None:
 def test_unknown_toolset_fails_at_build(demo_engine: Engine) -> None:
     with pytest.raises(UnknownToolset, match=r"unknown toolset 'certs'; choose from certificates, pki"):
         build_server(demo_engine, toolsets="certs,audit")
-    assert TOOLSETS == ("certificates", "pki", "config", "audit", "stats", "alerts")
+    assert TOOLSETS == ("certificates", "pki", "config", "audit", "stats", "alerts", "jobs")
 
 
 class Session:
@@ -208,7 +234,7 @@ class Session:
         return text
 
 
-async def test_every_tool_valid_and_invalid(server, demo_engine: Engine) -> None:  # type: ignore[no-untyped-def]
+async def test_every_tool_valid_and_invalid(server, demo_engine: Engine, demo_home: Path) -> None:  # type: ignore[no-untyped-def]
     async with Client(server, client_info=CLIENT) as client:
         s = Session(client)
 
@@ -469,6 +495,70 @@ async def test_every_tool_valid_and_invalid(server, demo_engine: Engine) -> None
         scanned = await s.ok("scan_network", {"target_id": target["id"]})
         assert scanned["certificates_found"] == 0 and "no TLS listener answered" in scanned["errors"][0]
         await s.bad("scan_network", {"target_id": "nscan-nope"}, "no network scan target")
+
+        # -- jobs, agents and deployment targets
+        waiting = await s.ok("list_jobs", {"status": "AwaitingApproval"})
+        assert {"job-approval-01", "job-approval-02"} <= {j["id"] for j in waiting["items"]}
+        assert all(j["status"] == "AwaitingApproval" for j in waiting["items"])
+        await s.bad("list_jobs", {"status": "Sleeping"}, "status")
+        failed = await s.ok("get_job", {"job_id": "job-vpn-renewal"})
+        assert failed["status"] == "Failed" and failed["last_error"] and failed["attempts"] == 3
+        await s.bad("get_job", {"job_id": "job-nope"}, "no job 'job-nope'")
+        approved = await s.ok("approve_job", {"job_id": "job-approval-01"})
+        assert approved["status"] == "Pending" and approved["details"]["approved_by"] == "mcp:pytest-client"
+        assert demo_engine.jobs.get("job-approval-01").status.value == "Pending"
+        await s.bad("approve_job", {"job_id": "job-approval-01"}, "is Pending, not AwaitingApproval")
+        rejected = await s.ok("reject_job", {"job_id": "job-approval-02", "reason": "change freeze"})
+        assert rejected["status"] == "Cancelled" and rejected["last_error"] == "rejected: change freeze"
+        await s.bad("reject_job", {"job_id": "job-approval-02"}, "not AwaitingApproval")
+        retried = await s.ok("retry_job", {"job_id": "job-vpn-renewal"})
+        assert retried["status"] == "Pending" and retried["max_attempts"] == 4
+        await s.bad("retry_job", {"job_id": "job-new-issuance"}, "only failed jobs can be retried")
+        cancelled = await s.ok("cancel_job", {"job_id": "job-new-issuance"})
+        assert cancelled["status"] == "Cancelled"
+        await s.bad("cancel_job", {"job_id": "job-new-issuance"}, "only waiting or running jobs")
+        agents = await s.ok("list_agents", {"limit": 2})
+        assert len(agents["items"]) == 2 and agents["next_cursor"]
+        await s.bad("list_agents", {"limit": 0}, "limit")
+        agent = await s.ok("get_agent", {"agent_id": agents["items"][0]["id"]})
+        assert agent["status"] in ("Online", "Offline", "Degraded")
+        await s.bad("get_agent", {"agent_id": "agent-nope"}, "no agent 'agent-nope'")
+        targets = await s.ok("list_targets", {"limit": 100})
+        assert {"tgt-nginx-prod", "tgt-f5-prod"} <= {t["id"] for t in targets["items"]}
+        await s.bad("list_targets", {"cursor": "garbage"}, "invalid cursor")
+        assert (await s.ok("get_target", {"target_id": "tgt-nginx-prod"}))["type"] == "NGINX"
+        await s.bad("get_target", {"target_id": "tgt-nope"}, "no target 'tgt-nope'")
+        files = await s.ok(
+            "create_target",
+            {
+                "name": "mcp files",
+                "type": "Files",
+                "config": {"directory": str(demo_home / "deploy"), "cert_file": "c.pem"},
+            },
+        )
+        await s.bad("create_target", {"name": "gopher", "type": "Gopher"}, "type")
+        check = await s.ok("test_target", {"target_id": files["id"]})
+        assert check["ok"] and check["message"] == "configuration valid"
+        broken = await s.ok(
+            "update_target",
+            {"target_id": files["id"], "config": {"directory": str(demo_home / "deploy"), "cert_file": "../out.pem"}},
+        )
+        assert broken["config"]["cert_file"] == "../out.pem"
+        check = await s.ok("test_target", {"target_id": files["id"]})
+        assert not check["ok"] and check["message"].startswith("configuration:") and "cert_file" in check["message"]
+        await s.bad("test_target", {"target_id": "tgt-nope"}, "no target 'tgt-nope'")
+        await s.bad("update_target", {"target_id": files["id"]}, "nothing to update")
+        dry = await s.ok("delete_target", {"target_id": "tgt-f5-prod"})
+        assert dry["outcome"] == "dry_run" and "mc-api-prod" in dry["message"]
+        assert demo_engine.targets.get("tgt-f5-prod").name
+        await s.bad("delete_target", {"target_id": "tgt-nope", "confirm": True}, "no target 'tgt-nope'")
+        gone = await s.ok("delete_target", {"target_id": files["id"], "confirm": True})
+        assert gone["outcome"] == "done" and files["id"] not in {t.id for t in demo_engine.targets.list()}
+        queued = await s.ok("trigger_deployment", {"certificate_id": "mc-data-prod"})
+        assert [(j["type"], j["target_id"], j["status"]) for j in queued["items"]] == [
+            ("Deployment", "tgt-nginx-data", "Pending")
+        ]
+        await s.bad("trigger_deployment", {"certificate_id": "mc-data-prod"}, "is already queued")
 
     assert s.valid == EXPECTED_TOOLS, EXPECTED_TOOLS - s.valid
     assert s.invalid == EXPECTED_TOOLS, EXPECTED_TOOLS - s.invalid

@@ -178,3 +178,41 @@ def test_files_target_configuration_is_checked(deploying: tuple[Engine, Path]) -
     (out / "link").symlink_to("/etc")
     with pytest.raises(InvalidInput, match="symlink"):
         files.validate_config({"directory": str(out), "cert_file": "link/passwd"})
+
+
+def test_testing_a_target_reports_its_configuration_and_what_its_host_serves(deploying: tuple[Engine, Path]) -> None:
+    engine, out = deploying
+    version = engine.issuance.issue(_mapped(engine), actor=ALICE)
+    engine.deployments.process_due(actor=ALICE)
+    assert engine.deployments.check_target("tgt-files").message == "configuration valid"
+    assert engine.deployments.mapped_certificates("tgt-files") == [version.certificate_id]
+
+    port = free_port()
+    engine.targets.update(
+        "tgt-files",
+        config={**engine.targets.connector_config("tgt-files"), "host": "127.0.0.1", "port": port},
+        actor=ALICE,
+    )
+    refused = engine.deployments.check_target("tgt-files")
+    assert not refused.ok and refused.message.startswith("configuration valid; but 127.0.0.1:")
+    assert refused.message.endswith("connection refused")
+    server = subprocess.Popen(
+        ["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert", str(out / "fullchain.pem"),
+         "-key", str(out / "key.pem"), "-www", "-quiet"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        time.sleep(0.5)
+        served = engine.deployments.check_target("tgt-files")
+    finally:
+        server.terminate()
+        server.wait(5)
+    assert served.ok, served.message
+    assert f"127.0.0.1:{port} serves a certificate with SHA-256 {version.fingerprint_sha256[:16]}" in served.message
+
+    engine.targets.update("tgt-files", enabled=False, actor=ALICE)
+    disabled = engine.deployments.check_target("tgt-files")
+    assert not disabled.ok and "disabled" in disabled.message
+    engine.targets.create("odd", "F5", {}, actor=ALICE, id="tgt-f5")
+    unsupported = engine.deployments.check_target("tgt-f5")
+    assert not unsupported.ok and unsupported.message.startswith("configuration: no connector for F5 targets")
