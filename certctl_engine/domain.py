@@ -237,6 +237,34 @@ class Team:
 
 
 @dataclass(frozen=True, slots=True)
+class AgentGroup:
+    """Agents chosen by criteria (all non-empty ones must match) plus manual includes, minus excludes."""
+
+    id: str
+    name: str
+    description: str
+    match_os: str
+    match_architecture: str
+    match_ip_cidr: str
+    match_version: str
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def has_criteria(self) -> bool:
+        return any((self.match_os, self.match_architecture, self.match_ip_cidr, self.match_version))
+
+
+@dataclass(frozen=True, slots=True)
+class AgentGroupMember:
+    """An agent in a group and why: ``criteria`` (dynamic match) or ``include`` (manual)."""
+
+    agent: Agent
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Owner:
     id: str
     name: str

@@ -14,6 +14,7 @@ from types import TracebackType
 
 from certctl_engine.errors import IntegrityError, StoreError
 from certctl_engine.secretbox import SecretBox
+from certctl_engine.services.agent_groups import AgentGroupService
 from certctl_engine.services.agents import AgentService
 from certctl_engine.services.audit import AuditService
 from certctl_engine.services.ca import CAService
@@ -98,6 +99,7 @@ class Engine:
             self.discovery,
             bootstrap_token=(env or {}).get("CERTCTL_AGENT_BOOTSTRAP_TOKEN"),
         )
+        self.agent_groups = AgentGroupService(self.context, self.audit, self.agents)
 
     @classmethod
     def open(

@@ -14,7 +14,19 @@ from pydantic import Field
 from certctl_engine.domain import AgentStatus, JobStatus, JobType, TargetType, VerificationStatus
 from certctl_mcp.models import Out
 
-__all__ = ["AgentList", "AgentOut", "JobList", "JobOut", "TargetCheckOut", "TargetList", "TargetOut"]
+__all__ = [
+    "AgentGroupList",
+    "AgentGroupMemberOut",
+    "AgentGroupMembers",
+    "AgentGroupOut",
+    "AgentList",
+    "AgentOut",
+    "JobList",
+    "JobOut",
+    "TargetCheckOut",
+    "TargetList",
+    "TargetOut",
+]
 
 
 class JobOut(Out):
@@ -80,3 +92,32 @@ class TargetCheckOut(Out):
     target_id: str
     ok: bool = Field(description="Whether a deployment to it can work now.")
     message: str = Field(description="What was checked and what it found, or precisely what is wrong.")
+
+
+class AgentGroupOut(Out):
+    id: str
+    name: str
+    description: str
+    match_os: str = Field(description="OS the agents report (case-insensitive); empty matches any.")
+    match_architecture: str = Field(description="Architecture (amd64, arm64...); empty matches any.")
+    match_ip_cidr: str = Field(description="Network the agent's address lies in; empty matches any.")
+    match_version: str = Field(description="Agent version, exact or a pattern like 1.4.*; empty matches any.")
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class AgentGroupList(Out):
+    items: list[AgentGroupOut]
+    next_cursor: str | None
+
+
+class AgentGroupMemberOut(Out):
+    agent: AgentOut
+    reason: str = Field(description="'criteria' (it matches the group's criteria) or 'include' (added by hand).")
+
+
+class AgentGroupMembers(Out):
+    group_id: str
+    items: list[AgentGroupMemberOut]
+    next_cursor: str | None

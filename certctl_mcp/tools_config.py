@@ -13,7 +13,14 @@ from mcp.server.mcpserver.resolve import Elicit, Resolve
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
-from certctl_engine.domain import CertificateFilter, ExtendedKeyUsage, IssuerType, KeyAlgorithm, TargetType
+from certctl_engine.domain import (
+    CertificateFilter,
+    ExtendedKeyUsage,
+    IssuerType,
+    KeyAlgorithm,
+    MembershipType,
+    TargetType,
+)
 from certctl_engine.serialize import to_jsonable
 from certctl_mcp.confirm import CONFIRM_DESCRIPTION, Confirmation, Decision, ask, decide
 from certctl_mcp.models import (
@@ -31,7 +38,15 @@ from certctl_mcp.models import (
     TeamList,
     TeamOut,
 )
-from certctl_mcp.models_automation import TargetCheckOut, TargetList, TargetOut
+from certctl_mcp.models_automation import (
+    AgentGroupList,
+    AgentGroupMemberOut,
+    AgentGroupMembers,
+    AgentGroupOut,
+    TargetCheckOut,
+    TargetList,
+    TargetOut,
+)
 from certctl_mcp.paging import DEFAULT_LIMIT, MAX_LIMIT, page_of
 from certctl_mcp.toolkit import CREATE, DESTRUCTIVE, READ, UPDATE, ToolKit, actor_for
 
@@ -669,5 +684,139 @@ def register(kit: ToolKit) -> None:
             confirm=confirm,
             get=engine.targets.get,
             remove=engine.targets.delete,
+            impact=impact,
+        )
+
+    # ================================================================== agent groups
+    Criterion = Annotated[str | None, Field(max_length=64, description="Empty string clears it; omitted: unchanged.")]
+
+    @kit.tool(READ)
+    async def list_agent_groups(limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> AgentGroupList:
+        """List agent groups (agents chosen by OS, architecture, network and version), sorted by name, paged."""
+        items, nxt = await kit.run(lambda: page_of("agent groups", engine.agent_groups.list(), limit, cursor))
+        return AgentGroupList(items=[AgentGroupOut.model_validate(g) for g in items], next_cursor=nxt)
+
+    @kit.tool(READ)
+    async def get_agent_group(group_id: _id("The agent group id (see list_agent_groups).")) -> AgentGroupOut:
+        """Get one agent group: its criteria (OS, architecture, network, version) and whether it is enabled."""
+        return AgentGroupOut.model_validate(await kit.run(engine.agent_groups.get, group_id))
+
+    @kit.tool(READ)
+    async def list_agent_group_members(
+        group_id: _id("The agent group id."), limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+    ) -> AgentGroupMembers:
+        """The agents in a group now, by name: those whose latest heartbeat meets every criterion, plus
+        manual includes, minus manual excludes; each with why it is in."""
+        items, nxt = await kit.run(
+            lambda: page_of("agent group members", engine.agent_groups.members(group_id), limit, cursor)
+        )
+        return AgentGroupMembers(
+            group_id=group_id, items=[AgentGroupMemberOut.model_validate(m) for m in items], next_cursor=nxt
+        )
+
+    @kit.tool(CREATE)
+    async def create_agent_group(
+        ctx: Context,
+        name: Name,
+        description: Annotated[str, Field(max_length=2000, description="What the group is for.")] = "",
+        match_os: Annotated[str, Field(max_length=64, description="OS, e.g. linux; empty: any.")] = "",
+        match_architecture: Annotated[str, Field(max_length=64, description="e.g. amd64; empty: any.")] = "",
+        match_ip_cidr: Annotated[str, Field(max_length=64, description="e.g. 10.0.1.0/24; empty: any.")] = "",
+        match_version: Annotated[str, Field(max_length=64, description="e.g. 1.4.* ; empty: any.")] = "",
+        enabled: Annotated[bool, Field(description="Whether the group is in use.")] = True,
+    ) -> AgentGroupOut:
+        """Add an agent group. Every non-empty criterion must match an agent's latest heartbeat; a group with
+        no criterion has only the members added by hand (set_agent_group_membership)."""
+        actor = actor_for(ctx.session)
+        group = await kit.run(
+            engine.agent_groups.create,
+            name,
+            actor=actor,
+            description=description,
+            match_os=match_os,
+            match_architecture=match_architecture,
+            match_ip_cidr=match_ip_cidr,
+            match_version=match_version,
+            enabled=enabled,
+        )
+        return AgentGroupOut.model_validate(group)
+
+    @kit.tool(UPDATE)
+    async def update_agent_group(
+        ctx: Context,
+        group_id: _id("The agent group id."),
+        name: NewName = None,
+        description: Annotated[str | None, Field(max_length=2000, description="New description.")] = None,
+        match_os: Criterion = None,
+        match_architecture: Criterion = None,
+        match_ip_cidr: Criterion = None,
+        match_version: Criterion = None,
+        enabled: Annotated[bool | None, Field(description="Turn the group on or off.")] = None,
+    ) -> AgentGroupOut:
+        """Change an agent group's name, description, criteria or state; omitted fields stay."""
+        actor = actor_for(ctx.session)
+        changes = _given(
+            name=name,
+            description=description,
+            match_os=match_os,
+            match_architecture=match_architecture,
+            match_ip_cidr=match_ip_cidr,
+            match_version=match_version,
+            enabled=enabled,
+        )
+        return AgentGroupOut.model_validate(await kit.run(engine.agent_groups.update, group_id, actor=actor, **changes))
+
+    @kit.tool(UPDATE)
+    async def set_agent_group_membership(
+        ctx: Context,
+        group_id: _id("The agent group id."),
+        agent_id: _id("The agent id (see list_agents)."),
+        membership: Annotated[
+            MembershipType | None,
+            Field(description="include: always in; exclude: always out; null: remove the manual choice."),
+        ],
+    ) -> AgentGroupMembers:
+        """Add an agent to a group by hand, keep it out whatever the criteria say, or remove that manual
+        choice; returns the members afterwards (first page)."""
+        actor = actor_for(ctx.session)
+
+        def run() -> list[Any]:
+            engine.agent_groups.set_membership(group_id, agent_id, membership, actor=actor)
+            return engine.agent_groups.members(group_id)
+
+        members = await kit.run(run)
+        return AgentGroupMembers(
+            group_id=group_id,
+            items=[AgentGroupMemberOut.model_validate(m) for m in members[:DEFAULT_LIMIT]],
+            next_cursor=None,
+        )
+
+    async def _ask_delete_agent_group(ctx: Context, group_id: str) -> Elicit[Confirmation] | None:
+        note = "Agents stay; renewal policies that name it no longer do."
+        return await ask(ctx, question("agent group", engine.agent_groups.get, group_id, note))
+
+    @kit.tool(DESTRUCTIVE)
+    async def delete_agent_group(
+        ctx: Context,
+        group_id: _id("The agent group id."),
+        confirmation: Annotated[ElicitationResult[Confirmation], Resolve(_ask_delete_agent_group)],
+        confirm: Confirm = False,
+    ) -> DeleteResult:
+        """Delete an agent group and its manual memberships; agents stay, and renewal policies that named
+        it no longer do. Asks the person when the client supports elicitation; otherwise needs
+        confirm=true and without it returns a dry run."""
+
+        def impact() -> str:
+            members = len(engine.agent_groups.members(group_id))
+            return f"it has {members} member(s) now; they stay registered"
+
+        return await delete(
+            ctx,
+            resource_type="agent_group",
+            resource_id=group_id,
+            confirmation=confirmation,
+            confirm=confirm,
+            get=engine.agent_groups.get,
+            remove=engine.agent_groups.delete,
             impact=impact,
         )

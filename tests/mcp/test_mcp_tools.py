@@ -83,12 +83,24 @@ EXPECTED_TOOLS = {
     "update_target",
     "delete_target",
     "test_target",
+    # agent groups (config)
+    "list_agent_groups",
+    "get_agent_group",
+    "list_agent_group_members",
+    "create_agent_group",
+    "update_agent_group",
+    "set_agent_group_membership",
+    "delete_agent_group",
 }
 
 OPEN_WORLD = {"scan_network", "test_issuer", "test_target"}  # reach other hosts
 
 MUTATING = {
     "test_issuer",
+    "create_agent_group",
+    "update_agent_group",
+    "set_agent_group_membership",
+    "delete_agent_group",
     "approve_job",
     "reject_job",
     "cancel_job",
@@ -119,7 +131,7 @@ MUTATING = {
     ),
 }
 DESTRUCTIVE = {"revoke_certificate", "archive_certificate"} | {
-    f"delete_{noun}" for noun in ("issuer", "profile", "owner", "team", "renewal_policy", "target")
+    f"delete_{noun}" for noun in ("issuer", "profile", "owner", "team", "renewal_policy", "target", "agent_group")
 }
 
 
@@ -559,6 +571,35 @@ async def test_every_tool_valid_and_invalid(server, demo_engine: Engine, demo_ho
             ("Deployment", "tgt-nginx-data", "Pending")
         ]
         await s.bad("trigger_deployment", {"certificate_id": "mc-data-prod"}, "is already queued")
+
+        groups = await s.ok("list_agent_groups")
+        assert {"ag-linux-prod", "ag-manual"} <= {g["id"] for g in groups["items"]}
+        await s.bad("list_agent_groups", {"limit": 500}, "limit")
+        assert (await s.ok("get_agent_group", {"group_id": "ag-linux-prod"}))["match_os"] == "linux"
+        await s.bad("get_agent_group", {"group_id": "ag-nope"}, "no agent group 'ag-nope'")
+        linux = await s.ok("list_agent_group_members", {"group_id": "ag-linux-prod"})
+        linux_agents = {a.id for a in demo_engine.agents.list() if a.os.lower() == "linux"}
+        assert {m["agent"]["id"] for m in linux["items"]} == linux_agents and linux_agents
+        assert {m["reason"] for m in linux["items"]} == {"criteria"}
+        await s.bad("list_agent_group_members", {"group_id": "ag-nope"}, "no agent group")
+        arm = await s.ok("create_agent_group", {"name": "ARM", "match_architecture": "arm64"})
+        await s.bad("create_agent_group", {"name": "Bad net", "match_ip_cidr": "10.0.0.0/40"}, "not an IP network")
+        assert (await s.ok("update_agent_group", {"group_id": arm["id"], "match_version": "2.*"}))["match_version"]
+        await s.bad("update_agent_group", {"group_id": arm["id"]}, "nothing to update")
+        some_agent = agents["items"][0]["id"]
+        included = await s.ok(
+            "set_agent_group_membership", {"group_id": arm["id"], "agent_id": some_agent, "membership": "include"}
+        )
+        assert [(m["agent"]["id"], m["reason"]) for m in included["items"]] == [(some_agent, "include")]
+        await s.bad(
+            "set_agent_group_membership",
+            {"group_id": arm["id"], "agent_id": some_agent, "membership": "maybe"},
+            "membership",
+        )
+        dry_group = await s.ok("delete_agent_group", {"group_id": arm["id"]})
+        assert dry_group["outcome"] == "dry_run" and "1 member(s)" in dry_group["message"]
+        assert (await s.ok("delete_agent_group", {"group_id": arm["id"], "confirm": True}))["outcome"] == "done"
+        await s.bad("delete_agent_group", {"group_id": arm["id"], "confirm": True}, "no agent group")
 
     assert s.valid == EXPECTED_TOOLS, EXPECTED_TOOLS - s.valid
     assert s.invalid == EXPECTED_TOOLS, EXPECTED_TOOLS - s.invalid
