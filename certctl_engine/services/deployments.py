@@ -57,6 +57,8 @@ log = logging.getLogger(__name__)
 DEFAULT_VERIFY_DELAY_SECONDS = 2.0
 DEFAULT_VERIFY_TIMEOUT_SECONDS = 10.0
 _HOST_KEYS = ("host", "hostname", "target", "address")
+OFFLINE_AGENT_ERROR = "agent is offline"
+"""How a deployment attempt that its agent could not take starts; such jobs run again when it returns."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,8 @@ class DeploymentRun:
     completed: int
     failed: int
     retrying: int
+    held_for_offline_agents: int = 0
+    caught_up: int = 0
 
 
 def split_chain(pem_chain: str) -> tuple[str, str]:
@@ -232,7 +236,13 @@ class DeploymentService:
         )
 
     def process_due(self, *, actor: Actor, limit: int = 20) -> DeploymentRun:
-        """Run due deployment jobs of targets without an agent; one failing target never blocks another."""
+        """Run due deployment jobs of targets without an agent; one failing target never blocks another.
+
+        Due jobs of agents that are offline fail their attempt (so their owners hear of it and
+        backoff applies), and the ones that failed only for that run again once the agent is back.
+        """
+        held = self.hold_for_offline_agents(actor=actor, limit=limit)
+        caught_up = self.catch_up_returned_agents(actor=actor, limit=limit)
         completed = failed = retrying = 0
         for job in self._jobs.claim_due(actor=actor, limit=limit, types=(JobType.DEPLOYMENT,), unassigned_only=True):
             status = self._run(job, actor)
@@ -242,7 +252,62 @@ class DeploymentService:
                 failed += 1
             else:
                 retrying += 1
-        return DeploymentRun(completed, failed, retrying)
+        return DeploymentRun(completed, failed, retrying, held, caught_up)
+
+    def hold_for_offline_agents(self, *, actor: Actor, limit: int = 50) -> int:
+        """Due deployments of Offline agents: the attempt fails with "agent is offline" and backs off.
+
+        After its last attempt the job is Failed and the deployment-failed alert goes out, as
+        for any other failure; nothing waits silently behind an agent that is gone.
+        """
+        offline = {r.id: r for r in AgentModel.select().where(AgentModel.status == AgentStatus.OFFLINE.value)}
+        if not offline:
+            return 0
+        jobs = self._jobs.claim_due(actor=actor, limit=limit, types=(JobType.DEPLOYMENT,), agent_ids=list(offline))
+        for job in jobs:
+            agent = offline[job.agent_id or ""]
+            seen = f"{agent.last_heartbeat_at:%Y-%m-%d %H:%M} UTC" if agent.last_heartbeat_at else "never"
+            self._jobs.fail(job.id, f"{OFFLINE_AGENT_ERROR}: '{agent.name}' last sent a heartbeat {seen}", actor=actor)
+        return len(jobs)
+
+    def catch_up_returned_agents(self, *, actor: Actor, limit: int = 50) -> int:
+        """Failed deployments whose only trouble was an offline agent run again once it is Online.
+
+        A job is left alone when its version is no longer the certificate's current one (the
+        newer version has its own deployment) or another deployment to that target is queued.
+        """
+        rows = list(
+            JobModel.select(JobModel)
+            .join(AgentModel, on=(JobModel.agent == AgentModel.id))
+            .where(
+                (JobModel.type == JobType.DEPLOYMENT.value)
+                & (JobModel.status == JobStatus.FAILED.value)
+                & JobModel.last_error.startswith(OFFLINE_AGENT_ERROR)
+                & (AgentModel.status == AgentStatus.ONLINE.value)
+            )
+            .order_by(JobModel.created_at)
+            .limit(limit)
+        )
+        retried = 0
+        for row in rows:
+            current = self._certificates.current_version(row.certificate_id)
+            if current is None or (row.details or {}).get("version_id") != current.id:
+                continue
+            queued = (
+                JobModel.select(JobModel.id)
+                .where(
+                    (JobModel.type == JobType.DEPLOYMENT.value)
+                    & (JobModel.certificate == row.certificate_id)
+                    & (JobModel.target == row.target_id)
+                    & JobModel.status.in_([s.value for s in ACTIVE_JOB_STATUSES])
+                )
+                .exists()
+            )
+            if queued:
+                continue
+            self._jobs.retry(row.id, actor=actor)
+            retried += 1
+        return retried
 
     def _run(self, job: Job, actor: Actor) -> JobStatus:
         try:

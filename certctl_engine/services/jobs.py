@@ -11,7 +11,7 @@ rows are taken with ``FOR UPDATE SKIP LOCKED``.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -291,10 +291,12 @@ class JobService:
         limit: int = 20,
         types: tuple[JobType, ...] | None = None,
         unassigned_only: bool = False,
+        agent_ids: Sequence[str] | None = None,
     ) -> list[Job]:
         """Take up to ``limit`` due Pending jobs and mark them Running, oldest first.
 
-        ``unassigned_only`` leaves jobs that belong to an agent for that agent to claim.
+        ``unassigned_only`` leaves jobs that belong to an agent for that agent to claim;
+        ``agent_ids`` takes only the jobs of those agents.
         """
         now = self._ctx.now()
         with self._ctx.store.write():
@@ -308,6 +310,8 @@ class JobService:
                 query = query.where(JobModel.type.in_([t.value for t in types]))
             if unassigned_only:
                 query = query.where(JobModel.agent.is_null())
+            if agent_ids is not None:
+                query = query.where(JobModel.agent.in_(list(agent_ids)))
             if not self._ctx.store.is_sqlite:
                 query = query.for_update("FOR UPDATE SKIP LOCKED")
             return [self._move(row, S.RUNNING, actor=actor, action="job_started") for row in list(query)]

@@ -216,3 +216,58 @@ def test_testing_a_target_reports_its_configuration_and_what_its_host_serves(dep
     engine.targets.create("odd", "F5", {}, actor=ALICE, id="tgt-f5")
     unsupported = engine.deployments.check_target("tgt-f5")
     assert not unsupported.ok and unsupported.message.startswith("configuration: no connector for F5 targets")
+
+
+def test_deployments_of_an_offline_agent_fail_loudly_and_run_again_when_it_returns(
+    store_url: str, store_env: dict[str, str], tmp_path: Path
+) -> None:
+    from datetime import timedelta
+
+    from certctl_engine.domain import NotificationType
+
+    engine = Engine.open(store_url, env={**store_env, "CERTCTL_AGENT_BOOTSTRAP_TOKEN": "offline-test-token"})
+    try:
+        agent = engine.agents.register("edge-1", bootstrap_token="offline-test-token").agent
+        engine.notifications.create_channel(
+            "ops hook", "Webhook", {"url": f"http://127.0.0.1:{free_port()}/hook"}, actor=ALICE
+        )
+        engine.issuers.create("Local", "GenericCA", {}, actor=ALICE, id="iss-local")
+        engine.targets.create(
+            "edge files", "Files", {"directory": str(tmp_path), "cert_file": "c.pem"}, actor=ALICE, agent_id=agent.id
+        )
+        target_id = engine.targets.list(agent.id)[0].id
+        cert = engine.certificates.create(
+            name="edge", common_name="edge.example.com", issuer_id="iss-local", target_ids=[target_id], actor=ALICE
+        )
+        engine.issuance.issue(cert.id, actor=ALICE)
+        (job,) = engine.jobs.list(type=JobType.DEPLOYMENT).items
+        assert job.agent_id == agent.id and job.status is JobStatus.PENDING
+
+        # Online: the engine leaves the agent's job for the agent.
+        assert engine.deployments.process_due(actor=ALICE).held_for_offline_agents == 0
+        assert engine.jobs.get(job.id).status is JobStatus.PENDING and engine.jobs.get(job.id).attempts == 0
+
+        assert engine.agents.mark_stale_offline(older_than=timedelta(seconds=-1), actor=ALICE) == [agent.id]
+        for attempt in (1, 2, 3):
+            JobModel.update(scheduled_at=engine.context.now()).where(JobModel.id == job.id).execute()
+            assert engine.deployments.process_due(actor=ALICE).held_for_offline_agents == 1
+            held = engine.jobs.get(job.id)
+            assert held.attempts == attempt and held.last_error
+            assert held.last_error.startswith("agent is offline: 'edge-1' last sent a heartbeat ")
+        assert held.status is JobStatus.FAILED
+        engine.notifications.collect_events()
+        alerts = engine.notifications.list(certificate_id=cert.id).items
+        assert [n.type for n in alerts] == [NotificationType.DEPLOYMENT_FAILURE]
+        assert alerts[0].subject.startswith("Deployment of edge failed") and "agent is offline" in alerts[0].message
+
+        # Still offline: nothing is retried.
+        assert engine.deployments.process_due(actor=ALICE).caught_up == 0
+        engine.agents.heartbeat(agent.id, {"os": "linux"})
+        run = engine.deployments.process_due(actor=ALICE)
+        assert run.caught_up == 1
+        again = engine.jobs.get(job.id)
+        assert again.status is JobStatus.PENDING and again.agent_id == agent.id
+        assert [w.job_id for w in engine.agents.work(agent.id)] == [job.id]
+        assert engine.deployments.process_due(actor=ALICE).caught_up == 0  # once
+    finally:
+        engine.close()
