@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -27,12 +26,13 @@ import anyio
 
 from certctl_engine.domain import Actor
 from certctl_engine.errors import InvalidInput
+from certctl_engine.services.leases import SCHEDULER_LEASE, local_holder_name
 
 if TYPE_CHECKING:
     from certctl_engine.engine import Engine
 
 log = logging.getLogger("certctl.scheduler")
-LEASE_NAME = "scheduler"
+LEASE_NAME = SCHEDULER_LEASE
 SCHEDULER_ACTOR = Actor.system("scheduler")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 
@@ -147,7 +147,7 @@ class Scheduler:
     engine: Engine
     loops: tuple[LoopSpec, ...] = LOOPS
     intervals: dict[str, float] = field(default_factory=loop_intervals)
-    holder: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    holder: str = field(default_factory=local_holder_name)
     lease_ttl: float = 30.0
     lease_renew: float = 5.0
     state: dict[str, LoopState] = field(default_factory=dict)

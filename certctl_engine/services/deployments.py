@@ -37,6 +37,7 @@ from certctl_engine.domain import (
     VerificationStatus,
 )
 from certctl_engine.errors import CertctlError, Conflict, DeployError, NotFound
+from certctl_engine.faults import crash_point
 from certctl_engine.ids import new_id
 from certctl_engine.services.audit import AuditService
 from certctl_engine.services.certificates import CertificateService
@@ -319,6 +320,7 @@ class DeploymentService:
             config = self._targets.connector_config(job.target_id)
             bundle = self.bundle(job)
             result = connector_for(target.type).deploy(bundle, config)
+            crash_point("deployment.deployed")
         except CertctlError as exc:
             return self._jobs.fail(job.id, exc.message, actor=actor).status
         except Exception as exc:  # a connector bug must not stop the loop; keep the error verbatim

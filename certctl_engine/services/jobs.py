@@ -30,9 +30,10 @@ from certctl_engine.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from certctl_engine.ids import new_id
 from certctl_engine.services.audit import AuditService
 from certctl_engine.services.context import ServiceContext
+from certctl_engine.services.leases import SCHEDULER_LEASE
 from certctl_engine.services.paging import check_limit, decode_cursor, encode_cursor
 from certctl_engine.services.validation import parse_enum
-from certctl_engine.store.models import CertificateModel, JobModel, ProfileModel, RenewalPolicyModel
+from certctl_engine.store.models import CertificateModel, JobModel, LeaseModel, ProfileModel, RenewalPolicyModel
 
 S = JobStatus
 TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
@@ -343,25 +344,42 @@ class JobService:
             return self._move(row, S.FAILED, actor=actor, action=action, error=error, extra={"attempts": row.attempts})
 
     def requeue_stale(self, *, older_than: timedelta, actor: Actor) -> list[str]:
-        """Running jobs whose worker died (engine killed mid-job) go back to Pending; nothing they did
-        was committed, because each job's result is stored in the transaction that completes it."""
-        cutoff = self._ctx.now() - older_than
+        """Running jobs whose worker died (an engine or agent killed mid-job) go back to Pending.
+
+        Nothing such a job did was committed, because each job's result is stored in the
+        transaction that completes it (and a deployment rewrites its files whole). A job
+        counts as dead when it started longer than ``older_than`` ago, or, for the jobs the
+        engine runs itself (issuance, renewal, deployments to targets without an agent),
+        when it started before the current scheduler lease was taken: only the lease holder
+        runs them, so those are the work of a holder that is gone. A job run twice still
+        completes once: its completion and its result share one transaction, and a second
+        completion is refused by the state machine.
+        """
+        now = self._ctx.now()
+        cutoff = now - older_than
+        engine_side = JobModel.type.in_([JobType.ISSUANCE.value, JobType.RENEWAL.value]) | (
+            (JobModel.type == JobType.DEPLOYMENT.value) & JobModel.agent.is_null()
+        )
+        dead = JobModel.started_at < cutoff
+        lease = LeaseModel.get_or_none(LeaseModel.name == SCHEDULER_LEASE)
+        if lease is not None and lease.expires_at > now:
+            dead = dead | (engine_side & (JobModel.started_at < lease.acquired_at))
         with self._ctx.store.write():
             rows = list(
                 JobModel.select().where(
                     (JobModel.status == S.RUNNING.value)
-                    & (JobModel.started_at < cutoff)
-                    & JobModel.type.in_([JobType.ISSUANCE.value, JobType.RENEWAL.value])
+                    & (engine_side | (JobModel.type == JobType.DEPLOYMENT.value))
+                    & dead
                 )
             )
             for row in rows:
-                row.scheduled_at = self._ctx.now()
+                row.scheduled_at = now
                 self._move(
                     row,
                     S.PENDING,
                     actor=actor,
                     action="job_requeued",
-                    error=f"interrupted: no result after {int(older_than.total_seconds())}s; retrying",
+                    error="interrupted: its worker stopped before finishing; retrying",
                 )
         return [r.id for r in rows]
 

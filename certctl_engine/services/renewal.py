@@ -23,6 +23,7 @@ from certctl_engine.domain import (
     JobType,
 )
 from certctl_engine.errors import CertctlError, InvalidInput
+from certctl_engine.faults import crash_point
 from certctl_engine.services.audit import AuditService
 from certctl_engine.services.context import ServiceContext
 from certctl_engine.services.issuance import IssuanceService
@@ -168,6 +169,7 @@ class RenewalService:
     def _run(self, job: Job, actor: Actor) -> JobStatus:
         def finish(version: CertificateVersion) -> None:
             self._jobs.complete(job.id, actor=actor, details={"version_id": version.id})
+            crash_point("job.storing")
 
         holder = self._key_holder(job.certificate_id)
         if holder is not None:
@@ -185,6 +187,7 @@ class RenewalService:
                 self._issuance.issue(job.certificate_id, actor=actor, on_stored=finish)
             else:
                 self._issuance.renew(job.certificate_id, actor=actor, on_stored=finish)
+            crash_point("job.stored")
             return JobStatus.COMPLETED
         except CertctlError as exc:
             result = self._jobs.fail(job.id, str(exc), actor=actor)

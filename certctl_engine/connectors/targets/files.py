@@ -23,6 +23,7 @@ from certctl_engine.connectors.targets.common import (
     run_command,
 )
 from certctl_engine.errors import CertctlError, DeployError, InvalidInput
+from certctl_engine.faults import crash_point
 from certctl_engine.files import write_atomic
 
 FILE_FIELDS = ("cert_file", "chain_file", "fullchain_file", "key_file", "combined_file")
@@ -145,6 +146,7 @@ class FilesConnector:
                 target_gid = gid if gid != -1 else (owner[1] if owner and os.geteuid() == 0 else -1)
                 if (target_uid, target_gid) != (-1, -1):
                     os.chown(path, target_uid, target_gid)
+                crash_point("deployment.partial")
             post = command(config, "post_deploy_command")
             if post:
                 timeout = float(config.get("command_timeout_seconds", DEFAULT_COMMAND_TIMEOUT_SECONDS))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -12,6 +14,7 @@ from certctl_engine.domain import Actor, CertificateStatus, JobStatus, JobType
 from certctl_engine.engine import Engine
 from certctl_engine.errors import Conflict, InvalidInput, Unauthorized
 from certctl_engine.services.jobs import TRANSITIONS, backoff_delay
+from certctl_engine.services.leases import SCHEDULER_LEASE, local_holder_name
 from certctl_engine.store.models import CertificateVersionModel, IssuerModel, JobModel
 
 ALICE = Actor("alice")
@@ -210,3 +213,44 @@ def test_lease_is_exclusive_until_it_expires(timed: Engine, clock: Clock) -> Non
     assert timed.leases.holder("scheduler") == "engine-b"
     timed.leases.release("scheduler", "engine-b")
     assert timed.leases.acquire("scheduler", "engine-a", ttl)
+
+
+def test_jobs_of_a_lease_holder_that_is_gone_are_requeued_at_once_and_complete_once(
+    timed: Engine, clock: Clock
+) -> None:
+    cert = _cert(timed, "a")
+    job = timed.jobs.create(JobType.ISSUANCE, cert, actor=ALICE)
+    assert timed.leases.acquire(SCHEDULER_LEASE, "old-host:1", timedelta(seconds=30))
+    assert [j.id for j in timed.jobs.claim_due(actor=ALICE)] == [job.id]  # the old holder took it, and died
+    clock.advance(seconds=31)
+    assert timed.jobs.requeue_stale(older_than=timedelta(minutes=10), actor=ALICE) == []  # no holder now
+    assert timed.leases.acquire(SCHEDULER_LEASE, "new-host:2", timedelta(seconds=30))
+    clock.advance(seconds=1)
+    assert timed.jobs.requeue_stale(older_than=timedelta(minutes=10), actor=ALICE) == [job.id]
+    requeued = timed.jobs.get(job.id)
+    assert requeued.status is JobStatus.PENDING and requeued.last_error.startswith("interrupted")
+    # Jobs the new holder starts itself are not orphans.
+    (again,) = timed.jobs.claim_due(actor=ALICE)
+    assert timed.jobs.requeue_stale(older_than=timedelta(minutes=10), actor=ALICE) == []
+    # Had the old worker been alive after all, its late completion and the new one make one version.
+    timed.jobs.complete(again.id, actor=ALICE)
+    with pytest.raises(Conflict):
+        timed.issuance.issue(cert, actor=ALICE, on_stored=lambda v: timed.jobs.complete(job.id, actor=ALICE))
+    assert CertificateVersionModel.select().count() == 0
+    assert timed.audit.verify().ok
+
+
+def test_a_dead_holder_on_this_host_loses_its_lease_at_once(timed: Engine) -> None:
+
+    child = subprocess.run(
+        [sys.executable, "-c", "from certctl_engine.services.leases import local_holder_name as n; print(n())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead = child.stdout.strip()
+    assert dead.split("@")[1] == local_holder_name().split("@")[1]
+    assert timed.leases.acquire(SCHEDULER_LEASE, dead, timedelta(minutes=5))
+    assert timed.leases.acquire(SCHEDULER_LEASE, local_holder_name(), timedelta(seconds=30))
+    # A live holder elsewhere keeps it until it expires.
+    assert timed.leases.acquire(SCHEDULER_LEASE, "elsewhere:1@0", timedelta(minutes=5)) is False
