@@ -485,6 +485,34 @@ def cmd_ca_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ---------------------------------------------------------------------- targets
+def cmd_targets_list(args: argparse.Namespace) -> int:
+    with _open_engine(args) as engine:
+        targets = engine.targets.list(args.agent)
+    if args.json:
+        _print_json(targets)
+    else:
+        rows = [(t.id, t.name, t.type.value, t.agent_id or "(engine)", "yes" if t.enabled else "no") for t in targets]
+        print(_table(("ID", "NAME", "TYPE", "DEPLOYED BY", "ENABLED"), rows))
+    return EXIT_OK
+
+
+def cmd_targets_snippet(args: argparse.Namespace) -> int:
+    with _open_engine(args) as engine:
+        sys.stdout.write(engine.deployments.snippet(args.id))
+    return EXIT_OK
+
+
+def cmd_targets_test(args: argparse.Namespace) -> int:
+    with _open_engine(args) as engine:
+        check = engine.deployments.check_target(args.id)
+    if args.json:
+        _print_json(check)
+    else:
+        print(("ok: " if check.ok else "failed: ") + check.message)
+    return EXIT_OK if check.ok else EXIT_FAILURE
+
+
 # ---------------------------------------------------------------------- audit
 def _parse_time(value: str | None, field: str) -> datetime | None:
     if value is None:
@@ -793,6 +821,22 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--issuer", default="iss-local", metavar="ID")
     json_flag(check)
     check.set_defaults(handler=cmd_ca_check)
+
+    # targets
+    targets = commands.add_parser("targets", help="deployment targets")
+    targets.set_defaults(handler=lambda a: _sub_help(targets))
+    targets_cmds = targets.add_subparsers(title="target commands", metavar="ACTION", parser_class=_Parser)
+    tlist = targets_cmds.add_parser("list", help="deployment targets, by name")
+    tlist.add_argument("--agent", metavar="ID", help="only the targets of this agent")
+    json_flag(tlist)
+    tlist.set_defaults(handler=cmd_targets_list)
+    snippet = targets_cmds.add_parser("snippet", help="the server configuration lines pointing at the deployed files")
+    snippet.add_argument("id", help="target id")
+    snippet.set_defaults(handler=cmd_targets_snippet)
+    ttest = targets_cmds.add_parser("test", help="check a target: configuration, server config test, what it serves")
+    ttest.add_argument("id", help="target id")
+    json_flag(ttest)
+    ttest.set_defaults(handler=cmd_targets_test)
 
     # audit
     audit = commands.add_parser("audit", help="the audit trail")

@@ -258,11 +258,9 @@ TARGETS: list[dict[str, Any]] = [
         type=TargetType.NGINX,
         agent="ag-web-prod",
         config={
-            "cert_path": "/etc/nginx/tls/cert.pem",
-            "key_path": "/etc/nginx/tls/key.pem",
-            "chain_path": "/etc/nginx/tls/chain.pem",
-            "validate_command": "nginx -t",
-            "reload_command": "nginx -s reload",
+            "directory": "/etc/nginx/tls",
+            "fullchain_file": "fullchain.pem",
+            "key_file": "privkey.pem",
             "host": "www.example.com",
             "port": 443,
         },
@@ -272,13 +270,7 @@ TARGETS: list[dict[str, Any]] = [
         name="nginx staging",
         type=TargetType.NGINX,
         agent="ag-web-staging",
-        config={
-            "cert_path": "/etc/nginx/tls/cert.pem",
-            "key_path": "/etc/nginx/tls/key.pem",
-            "chain_path": "/etc/nginx/tls/chain.pem",
-            "validate_command": "nginx -t",
-            "reload_command": "nginx -s reload",
-        },
+        config={"directory": "/etc/nginx/tls", "fullchain_file": "fullchain.pem", "key_file": "privkey.pem"},
     ),
     dict(
         id="tgt-f5-prod",
@@ -311,13 +303,7 @@ TARGETS: list[dict[str, Any]] = [
         name="nginx data",
         type=TargetType.NGINX,
         agent="ag-data-prod",
-        config={
-            "cert_path": "/etc/nginx/tls/cert.pem",
-            "key_path": "/etc/nginx/tls/key.pem",
-            "chain_path": "/etc/nginx/tls/chain.pem",
-            "validate_command": "nginx -t",
-            "reload_command": "nginx -s reload",
-        },
+        config={"directory": "/etc/nginx/tls", "fullchain_file": "fullchain.pem", "key_file": "privkey.pem"},
     ),
 ]
 AGENT_GROUPS: list[dict[str, Any]] = [

@@ -338,6 +338,13 @@ class DeploymentService:
         )
         return sorted(row.certificate_id for row in query)
 
+    def snippet(self, target_id: str) -> str:
+        """The server configuration lines that point the target's server at the files certctl deploys."""
+        from certctl_engine.connectors.targets.snippets import snippet_for
+
+        target = self._targets.get(target_id)
+        return snippet_for(target.type, self._targets.connector_config(target_id))
+
     # ------------------------------------------------------------------ testing a target
     def check_target(self, target_id: str) -> TargetCheck:
         """Whether a deployment to ``target_id`` can work now; never raises for the target's own trouble.

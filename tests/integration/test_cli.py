@@ -403,3 +403,23 @@ def test_db_upgrade_creates_then_is_up_to_date(tmp_path: Path) -> None:
     assert "up to date" in second.stdout
     report = run_json(tmp_path, "db", "upgrade")  # default --db: tmp_path/c.db, created now
     assert report["report"]["created"] is True
+
+
+# ---------------------------------------------------------------------- targets
+def test_targets_list_snippet_and_test(demo_home: Path) -> None:
+    targets = {t["id"]: t for t in run_json(demo_home, "targets", "list")}
+    assert targets["tgt-nginx-prod"]["type"] == "NGINX" and targets["tgt-nginx-prod"]["agent_id"] == "ag-web-prod"
+    assert "demo-f5-password" not in run_ok(demo_home, "targets", "list", "--json")  # secrets stay redacted
+    assert run_ok(demo_home, "targets", "snippet", "tgt-nginx-prod") == (
+        "ssl_certificate /etc/nginx/tls/fullchain.pem;\nssl_certificate_key /etc/nginx/tls/privkey.pem;\n"
+    )
+    line = assert_one_line_error(run(demo_home, "targets", "snippet", "tgt-f5-prod"), 2)
+    assert "F5 targets need no server configuration lines" in line
+    tested = run(demo_home, "targets", "test", "tgt-nginx-prod")
+    assert tested.returncode == 0 and tested.stdout.startswith(
+        "ok: configuration valid; agent 'ag-web-prod' deploys to it"
+    )
+    unsupported = run(demo_home, "targets", "test", "tgt-f5-prod")
+    assert unsupported.returncode == 1
+    assert unsupported.stdout.startswith("failed: configuration: no connector for F5 targets")
+    assert_one_line_error(run(demo_home, "targets", "test", "tgt-nope"), 1)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from certctl_engine.connectors.targets.apache import ApacheConnector
 from certctl_engine.connectors.targets.base import DeploymentBundle, DeploymentResult, TargetConnector
+from certctl_engine.connectors.targets.caddy import CaddyConnector
 from certctl_engine.connectors.targets.files import FilesConnector
+from certctl_engine.connectors.targets.haproxy import HAProxyConnector
+from certctl_engine.connectors.targets.nginx import NginxConnector
 from certctl_engine.connectors.targets.verify import VerificationOutcome, verify_served_certificate
 from certctl_engine.domain import TargetType
 from certctl_engine.errors import DeployError
@@ -17,11 +21,17 @@ __all__ = [
     "verify_served_certificate",
 ]
 
-_CONNECTORS: dict[TargetType, TargetConnector] = {TargetType.FILES: FilesConnector()}
+_CONNECTORS: dict[TargetType, TargetConnector] = {
+    TargetType.FILES: FilesConnector(),
+    TargetType.NGINX: NginxConnector(),
+    TargetType.APACHE: ApacheConnector(),
+    TargetType.HAPROXY: HAProxyConnector(),
+    TargetType.CADDY: CaddyConnector(),
+}
 
 
 def connector_for(target_type: TargetType) -> TargetConnector:
     connector = _CONNECTORS.get(target_type)
     if connector is None:
-        raise DeployError(f"no connector for {target_type.value} targets yet; use a Files target")
+        raise DeployError(f"no connector for {target_type.value} targets yet")
     return connector

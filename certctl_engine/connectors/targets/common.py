@@ -4,13 +4,19 @@ rollback, and commands run as argument lists with a timeout."""
 from __future__ import annotations
 
 import contextlib
+import grp
 import hashlib
 import os
+import pwd
+import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_private_key
 
 from certctl_engine.errors import DeployError, InvalidInput
 from certctl_engine.files import write_atomic
@@ -117,3 +123,118 @@ class Snapshot:
             if os.geteuid() == 0:
                 with contextlib.suppress(OSError):
                     os.chown(saved.path, saved.uid, saved.gid)
+
+
+# --------------------------------------------------------------------------- shared by server targets
+# (NGINX, Apache, HAProxy, Caddy): programs that must exist, file modes and owners, key reuse.
+
+_PACKAGES = {"nginx": "nginx", "apachectl": "apache2", "apache2": "apache2", "haproxy": "haproxy", "caddy": "caddy"}
+
+
+def require_program(argv: Sequence[str], *, what: str, before_writing: bool = True) -> None:
+    """DeployError naming the program (and the Debian package that has it) when ``argv[0]`` is not installed.
+
+    Checked before anything is written, so a missing server leaves the files untouched.
+    """
+    program = argv[0]
+    found = shutil.which(program) if os.sep not in program else (program if os.access(program, os.X_OK) else None)
+    if found is None:
+        package = _PACKAGES.get(Path(program).name)
+        hint = f" (install the Debian package {package})" if package else ""
+        raise DeployError(
+            f"{what}: program '{program}' not found{hint}" + ("; nothing was written" if before_writing else "")
+        )
+
+
+def file_mode(config: Mapping[str, Any], field: str, default: int) -> int:
+    """An octal file mode from the configuration (``0640``, ``"0640"`` or ``416``)."""
+    value = config.get(field, default)
+    if isinstance(value, str):
+        try:
+            value = int(value, 8)
+        except ValueError:
+            raise InvalidInput(f"{field} must be an octal file mode such as 0640", field=field) from None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 0o777:
+        raise InvalidInput(f"{field} must be a file mode from 0 to 0777", field=field)
+    return value
+
+
+def owner_ids(config: Mapping[str, Any]) -> tuple[int, int]:
+    """(uid, gid) from ``owner``/``group`` (names or numbers), -1 for 'leave as is'."""
+    uid = gid = -1
+    owner, group = config.get("owner"), config.get("group")
+    try:
+        if owner not in (None, ""):
+            uid = int(owner) if str(owner).isdigit() else pwd.getpwnam(str(owner)).pw_uid
+        if group not in (None, ""):
+            gid = int(group) if str(group).isdigit() else grp.getgrnam(str(group)).gr_gid
+    except KeyError as exc:
+        raise InvalidInput(f"no such user or group {exc.args[0]!r}", field="owner") from None
+    if (uid not in (-1, os.geteuid()) or gid not in (-1, os.getegid())) and os.geteuid() != 0:
+        raise InvalidInput("owner/group differ from the user certctl runs as, which only root can set", field="owner")
+    return uid, gid
+
+
+def timeout_seconds(config: Mapping[str, Any]) -> float:
+    value = config.get("command_timeout_seconds", DEFAULT_COMMAND_TIMEOUT_SECONDS)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 3600:
+        raise InvalidInput(
+            "command_timeout_seconds must be a number of seconds from 1 to 3600", field="command_timeout_seconds"
+        )
+    return float(value)
+
+
+def install_file(
+    path: Path, data: bytes, *, secret: bool, snapshot: Snapshot, config: Mapping[str, Any], ids: tuple[int, int]
+) -> None:
+    """Write one file atomically, keeping the mode and owner of the file it replaces.
+
+    A configured ``mode``/``key_mode`` wins; a new key is 0600 and an existing key never
+    becomes readable by everyone. As root, the replaced file's owner and group carry over
+    unless ``owner``/``group`` say otherwise.
+    """
+    configured = "key_mode" if secret else "mode"
+    mode = file_mode(config, configured, 0o600 if secret else 0o644)
+    existing = snapshot.mode_of(path)
+    if configured not in config and existing is not None:
+        mode = existing & ~0o007 if secret else existing
+    write_atomic(path, data, mode=mode)
+    previous = snapshot.owner_of(path) if os.geteuid() == 0 else None
+    uid = ids[0] if ids[0] != -1 else (previous[0] if previous else -1)
+    gid = ids[1] if ids[1] != -1 else (previous[1] if previous else -1)
+    if (uid, gid) != (-1, -1):
+        os.chown(path, uid, gid)
+
+
+def unchanged(path: Path, data: bytes) -> bool:
+    """True when ``path`` already holds exactly ``data`` (compared by SHA-256)."""
+    try:
+        return sha256(path.read_bytes()) == sha256(data)
+    except FileNotFoundError:
+        return False
+
+
+def key_on_disk(certificate_pem: str, path: Path) -> bytes:
+    """The private key already at ``path`` (agent-made keys never travel), checked against the certificate."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DeployError(f"the key stays on this machine but {path} does not exist") from None
+    check_key_matches(certificate_pem, data, where=str(path))
+    return data
+
+
+def check_key_matches(certificate_pem: str, key_pem: bytes, *, where: str = "the bundle") -> None:
+    """DeployError unless ``key_pem`` is the private key of the certificate.
+
+    Checked before writing: some servers (httpd's graceful restart) only notice a mismatch
+    while reloading, and then stop serving altogether.
+    """
+    try:
+        key = load_pem_private_key(key_pem, password=None)
+    except (ValueError, TypeError) as exc:
+        raise DeployError(f"{where} holds no readable private key: {exc}") from None
+    served = x509.load_pem_x509_certificate(certificate_pem.encode()).public_key()
+    spki = PublicFormat.SubjectPublicKeyInfo
+    if key.public_key().public_bytes(Encoding.DER, spki) != served.public_bytes(Encoding.DER, spki):
+        raise DeployError(f"the key in {where} does not belong to the certificate being deployed; nothing was written")
