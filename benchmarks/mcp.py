@@ -10,6 +10,11 @@ expiry) and ``dashboard_summary`` through the SDK's in-process client
 costs: argument validation, the engine call in a worker thread, the structured result and
 the ``mcp_tool_call`` audit event. For comparison it times the same engine calls directly
 and the audit append alone. Prints p50/p95 next to the target (p50 < 10 ms); never fails.
+
+A fast summary is only worth having if it is true, so the script also times
+``dashboard_summary`` right after a write (a certificate archived through the service, so
+each call sees a store that just changed) and checks that every one of those results, and
+the figures at the end, equal a row-by-row recount of the certificates.
 """
 
 from __future__ import annotations
@@ -21,7 +26,9 @@ import sqlite3
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +40,9 @@ import anyio  # noqa: E402
 from mcp import Client  # noqa: E402
 from mcp_types import Implementation  # noqa: E402
 
-from certctl_engine.domain import CertificateFilter  # noqa: E402
+from certctl_engine.domain import CertificateFilter, CertificateStatus  # noqa: E402
 from certctl_engine.engine import Engine  # noqa: E402
+from certctl_engine.store.models import CertificateModel  # noqa: E402
 from certctl_mcp import build_server  # noqa: E402
 
 
@@ -55,6 +63,8 @@ seed_certificates = inventory.seed_certificates
 
 TARGET_P50_MS = 10.0
 WARMUPS = 5
+AFTER_WRITE_RUNS = 50
+_NOT_LIVE = (CertificateStatus.REVOKED.value, CertificateStatus.ARCHIVED.value)
 
 
 def _ms(samples: list[float]) -> tuple[float, float]:
@@ -107,7 +117,62 @@ class ServerClock:
             self.samples.setdefault(name, []).append((time.perf_counter() - start) * 1000)
 
 
-async def _bench(engine: Engine, runs: int) -> dict[str, list[float]]:
+def recount(now: datetime) -> dict[str, Any]:
+    """The dashboard's inventory figures counted row by row, for checking the tool's answer."""
+    by_status = {status.value: 0 for status in CertificateStatus}
+    by_issuer: Counter[str] = Counter()
+    buckets = [0, 0, 0, 0]
+    edges = [now + timedelta(days=days) for days in (0, 8, 31, 91)]
+    rows = CertificateModel.select(CertificateModel.status, CertificateModel.issuer, CertificateModel.expires_at)
+    for status, issuer, expires_at in rows.tuples().iterator():
+        by_status[status] += 1
+        if status != CertificateStatus.ARCHIVED.value:
+            by_issuer[issuer] += 1
+        if status not in _NOT_LIVE:
+            index = next((i for i, edge in enumerate(edges) if expires_at < edge), None)
+            if index is not None:
+                buckets[index] += 1
+    expiry = dict(zip(("expired", "days_0_7", "days_8_30", "days_31_90"), buckets, strict=True))
+    return {"total": sum(by_status.values()), "by_status": by_status, "by_issuer": dict(by_issuer), "expiry": expiry}
+
+
+def _inventory_of(structured: dict[str, Any]) -> dict[str, Any]:
+    inventory = structured["inventory"]
+    return {key: inventory[key] for key in ("total", "by_status", "by_issuer", "expiry")}
+
+
+async def _after_writes(engine: Engine, client: Client, runs: int) -> tuple[list[float], list[str]]:
+    """``dashboard_summary`` timed right after each of ``runs`` archivals; returns samples and mismatches."""
+    ids = [
+        cert_id
+        for (cert_id,) in CertificateModel.select(CertificateModel.id)
+        .where(CertificateModel.status == CertificateStatus.ACTIVE.value)
+        .order_by(CertificateModel.id)
+        .limit(runs)
+        .tuples()
+    ]
+    samples: list[float] = []
+    problems: list[str] = []
+    previous = (await client.call_tool("dashboard_summary", {})).structured_content or {}
+    for cert_id in ids:
+        await anyio.to_thread.run_sync(lambda cert_id=cert_id: engine.certificates.archive(cert_id, actor=ACTOR))
+        start = time.perf_counter()
+        result = await client.call_tool("dashboard_summary", {})
+        samples.append((time.perf_counter() - start) * 1000)
+        current = result.structured_content or {}
+        was, now = previous["inventory"]["by_status"], current["inventory"]["by_status"]
+        if (now["Archived"] - was["Archived"], now["Active"] - was["Active"]) != (1, -1):
+            problems.append(f"archiving {cert_id} did not show in the next dashboard_summary")
+        if current["audit_sequence"] <= previous["audit_sequence"]:
+            problems.append(f"the audit sequence did not move after archiving {cert_id}")
+        previous = current
+    truth = await anyio.to_thread.run_sync(lambda: recount(engine.now()))
+    if _inventory_of(previous) != truth:
+        problems.append(f"dashboard_summary after the writes {_inventory_of(previous)} != recount {truth}")
+    return samples, problems
+
+
+async def _bench(engine: Engine, runs: int) -> tuple[dict[str, list[float]], list[str]]:
     server = build_server(engine)
     clock = ServerClock()
     server.middleware.insert(0, clock)
@@ -128,7 +193,15 @@ async def _bench(engine: Engine, runs: int) -> dict[str, list[float]]:
             clock.samples.clear()
             results[f"mcp {label}, round trip"] = await _timed_async(call, runs)
             results[f"mcp {label}, server side"] = clock.samples[name][WARMUPS:]
-    return results
+        first = (await client.call_tool("dashboard_summary", {})).structured_content or {}
+        truth = await anyio.to_thread.run_sync(lambda: recount(engine.now()))
+        problems = [] if _inventory_of(first) == truth else [f"dashboard_summary {_inventory_of(first)} != {truth}"]
+        clock.samples.clear()
+        samples, found = await _after_writes(engine, client, min(runs, AFTER_WRITE_RUNS))
+        problems += found
+        results["mcp dashboard_summary right after a write, round trip"] = samples
+        results["mcp dashboard_summary right after a write, server side"] = clock.samples["dashboard_summary"][1:]
+    return results, problems
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
                 f"{platform.machine()}, runs={args.runs}"
             )
-            results = anyio.run(_bench, engine, args.runs)
+            results, problems = anyio.run(_bench, engine, args.runs)
             results["engine certificates.list (25 rows), direct"] = _timed(
                 lambda: engine.certificates.list(CertificateFilter(), limit=25), args.runs
             )
@@ -165,6 +238,16 @@ def main(argv: list[str] | None = None) -> int:
     for label, samples in results.items():
         target = TARGET_P50_MS if label.startswith(("mcp list_certificates (25", "mcp dashboard_summary")) else None
         print(_row(label, samples, target))
+    print()
+    if problems:
+        print("dashboard_summary figures WRONG:")
+        for problem in problems:
+            print(f"  {problem}")
+    else:
+        print(
+            "dashboard_summary figures equal a row-by-row recount, before and after "
+            f"{min(args.runs, AFTER_WRITE_RUNS)} archivals (each shown by the very next call)"
+        )
     return 0
 
 

@@ -14,6 +14,10 @@ History:
   4  ``notification_channels`` (configured alert channels, secrets sealed) and, on
      ``notification_events``, the channel, subject, severity, details, de-duplication key and
      retry bookkeeping
+  5  ``certificate_counts`` (certificates per status and issuer, kept exact by triggers on
+     ``managed_certificates``, backfilled from a full count) and indexes on
+     ``jobs (completed_at, status)`` and ``policy_violations (resolved_at)``, so the
+     dashboard summary reads no certificate rows for its totals
 """
 
 from __future__ import annotations
@@ -25,21 +29,25 @@ from typing import TYPE_CHECKING
 import peewee
 
 from certctl_engine.errors import StoreError
+from certctl_engine.store import counters
 from certctl_engine.store.models import (
     ALL_MODELS,
     CertificateAuthorityModel,
+    CertificateCountModel,
     CertificateModel,
     CertificateSANModel,
+    JobModel,
     LeaseModel,
     NotificationChannelModel,
     NotificationModel,
+    PolicyViolationModel,
     StoreMetaModel,
 )
 
 if TYPE_CHECKING:
     from certctl_engine.store.database import Store
 
-CURRENT_VERSION = 4
+CURRENT_VERSION = 5
 SCHEMA_VERSION_KEY = "schema_version"
 
 
@@ -110,7 +118,16 @@ def _to_v4(db: peewee.Database) -> None:
     NotificationModel._schema.create_indexes(safe=True)
 
 
-MIGRATIONS: dict[int, Callable[[peewee.Database], None]] = {2: _to_v2, 3: _to_v3, 4: _to_v4}
+def _to_v5(db: peewee.Database) -> None:
+    db.create_tables([CertificateCountModel], safe=True)
+    # Triggers first, then the count, both under the write lock: no write falls between them.
+    counters.install(db)
+    counters.recount(db)
+    JobModel._schema.create_indexes(safe=True)
+    PolicyViolationModel._schema.create_indexes(safe=True)
+
+
+MIGRATIONS: dict[int, Callable[[peewee.Database], None]] = {2: _to_v2, 3: _to_v3, 4: _to_v4, 5: _to_v5}
 
 
 def stored_version(db: peewee.Database) -> int | None:
@@ -144,6 +161,7 @@ def prepare(store: Store, *, upgrade: bool) -> UpgradeReport:
         version = stored_version(db)
         if version is None:
             db.create_tables(list(ALL_MODELS), safe=True)
+            counters.install(db)
             _set_version(CURRENT_VERSION)
             return UpgradeReport(CURRENT_VERSION, CURRENT_VERSION, created=True)
     if version > CURRENT_VERSION:

@@ -217,6 +217,23 @@ class CertificateModel(BaseModel):
         )
 
 
+class CertificateCountModel(BaseModel):
+    """How many certificates have each (status, issuer) pair: the dashboard's totals.
+
+    Maintained by triggers on ``managed_certificates`` (``store.counters``), never by
+    service code, so it is exact after every write on every path. ``issuer_id`` is a plain
+    column: rows at zero may outlive a deleted issuer and are ignored by readers.
+    """
+
+    status = peewee.CharField(max_length=32)
+    issuer_id = peewee.CharField(max_length=64)
+    total = peewee.BigIntegerField(default=0)
+
+    class Meta:
+        table_name = "certificate_counts"
+        primary_key = peewee.CompositeKey("status", "issuer_id")
+
+
 class CertificateSANModel(BaseModel):
     certificate = peewee.ForeignKeyField(CertificateModel, on_delete="CASCADE", column_name="certificate_id")
     value = peewee.CharField(max_length=512, index=True)
@@ -285,6 +302,8 @@ class JobModel(BaseModel):
             (("status", "scheduled_at"), False),
             (("certificate", "type", "status"), False),
             (("created_at",), False),
+            # Schema v5: the dashboard's "failed/completed in the last 30 days" reads index entries only.
+            (("completed_at", "status"), False),
         )
 
 
@@ -313,6 +332,8 @@ class PolicyViolationModel(BaseModel):
 
     class Meta:
         table_name = "policy_violations"
+        # Schema v5: open violations (resolved_at IS NULL) are counted from the index alone.
+        indexes = ((("resolved_at",), False),)
 
 
 class NotificationChannelModel(BaseModel):
@@ -542,6 +563,7 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     IssuerModel,
     TargetModel,
     CertificateModel,
+    CertificateCountModel,
     CertificateSANModel,
     CertificateTargetModel,
     CertificateVersionModel,
