@@ -226,13 +226,14 @@ class IssuanceService:
                 f"issuer '{setup.issuer_id}' is a placeholder from the demo data; certctl does not contact its CA. "
                 "Give the issuer a real configuration (without demo_placeholder) to issue through it"
             )
+        if setup.type in (IssuerType.STEP_CA, IssuerType.VAULT_PKI, IssuerType.OPENSSL):
+            return self._external_signer(setup)
         validity = int(setup.config.get("validity_days") or DEFAULT_VALIDITY_DAYS) * 86400
         if setup.type is IssuerType.ACME:
             return self._acme_signer(setup, validity, actor)
         if setup.type is not IssuerType.GENERIC_CA:
             raise IssuerError(
-                f"issuer '{setup.issuer_id}' is of type {setup.type.value}, which this certctl cannot issue through "
-                f"yet; use a {IssuerType.GENERIC_CA.value} (local CA) or {IssuerType.ACME.value} issuer"
+                f"issuer '{setup.issuer_id}' is of type {setup.type.value}, which this certctl cannot issue through"
             )
         material = self._ca.material(setup.issuer_id, actor=actor)
         crl_url, ocsp_url = setup.config.get("crl_url") or None, setup.config.get("ocsp_url") or None
@@ -250,6 +251,29 @@ class IssuanceService:
         if signer.validity_seconds != validity:
             signer = _Signer(signer.connector, validity, signer.chain, signer.chain_pem)
         return signer
+
+    def _external_signer(self, setup: ConnectorSetup) -> _Signer:
+        """A step-ca, Vault PKI or script issuer's connector, from its configuration as it is now.
+
+        These connectors keep nothing between calls (each call opens its own connection or
+        starts its own process), so none is cached and a changed configuration applies at once.
+        A missing or malformed setting is refused here, naming the field.
+        """
+        from certctl_engine.connectors.issuers.script import ScriptConnector, ScriptSettings
+        from certctl_engine.connectors.issuers.stepca import StepCAConnector, StepCASettings
+        from certctl_engine.connectors.issuers.vault import VaultPKIConnector, VaultSettings
+
+        connector: IssuerConnector
+        if setup.type is IssuerType.STEP_CA:
+            step = StepCASettings.from_config(setup.config)
+            connector, validity = StepCAConnector(step), step.validity_seconds
+        elif setup.type is IssuerType.VAULT_PKI:
+            vault = VaultSettings.from_config(setup.config)
+            connector, validity = VaultPKIConnector(vault), (vault.validity_days or DEFAULT_VALIDITY_DAYS) * 86400
+        else:
+            script = ScriptSettings.from_config(setup.config)
+            connector, validity = ScriptConnector(script), (script.validity_days or DEFAULT_VALIDITY_DAYS) * 86400
+        return _Signer(connector=connector, validity_seconds=validity, chain=(), chain_pem="")
 
     def _acme_signer(self, setup: ConnectorSetup, validity: int, actor: Actor) -> _Signer:
         """An ACME issuer's connector, kept while its configuration is unchanged (the account is reused)."""

@@ -16,11 +16,30 @@ from certctl_engine.store.models import CertificateModel, IssuerModel
 
 
 def check_connector_config(issuer_type: IssuerType, config: dict[str, Any], now: Any) -> None:
-    """Refuse a configuration that cannot work, when it is given rather than at first use."""
+    """Refuse a configuration that cannot work, when it is given rather than at first use.
+
+    For step-ca, Vault PKI and script issuers every field given is checked here; a required
+    field still missing is named when the issuer is tested or first used, so an issuer can be
+    saved before all its settings are known.
+    """
     if issuer_type is IssuerType.ACME:
         from certctl_engine.connectors.issuers.acme import ACMESettings
 
         ACMESettings.from_config(config)
+    if issuer_type is IssuerType.STEP_CA:
+        from certctl_engine.connectors.issuers.stepca import StepCASettings
+
+        step = StepCASettings.from_config(config, complete=False)
+        if step.provisioner_key_text:
+            step.key()  # a key that cannot be read or decrypted is refused when it is given
+    if issuer_type is IssuerType.VAULT_PKI:
+        from certctl_engine.connectors.issuers.vault import VaultSettings
+
+        VaultSettings.from_config(config, complete=False)
+    if issuer_type is IssuerType.OPENSSL:
+        from certctl_engine.connectors.issuers.script import ScriptSettings
+
+        ScriptSettings.from_config(config, complete=False)
     if issuer_type is IssuerType.GENERIC_CA:
         from certctl_engine.pki.ca import load_ca
         from certctl_engine.services.ca import read_ca_files
