@@ -165,6 +165,9 @@ def build_self_signed_ca(
     return _sign(builder, key, deterministic=deterministic)
 
 
+_END_ENTITY = x509.BasicConstraints(ca=False, path_length=None)
+
+
 class LeafSigner:
     """A CA ready to sign end-entity certificates.
 
@@ -173,7 +176,7 @@ class LeafSigner:
     pays for them once rather than per certificate.
     """
 
-    __slots__ = ("_aki", "_cert", "_hash", "_key")
+    __slots__ = ("_aki", "_cert", "_hash", "_key", "_usages")
 
     def __init__(self, issuer_cert: x509.Certificate, issuer_key: PrivateKey) -> None:
         if _public_bytes(issuer_key.public_key()) != _public_bytes(issuer_cert.public_key()):
@@ -182,6 +185,8 @@ class LeafSigner:
         self._key = issuer_key
         self._aki = _authority_key_id(issuer_cert)
         self._hash = _signing_hash(issuer_key)
+        # (EKUs as asked, RSA key?) -> the checked EKU list and the two usage extensions.
+        self._usages: dict[tuple[object, ...], tuple[list[ExtendedKeyUsage], x509.KeyUsage, x509.ExtendedKeyUsage]] = {}
 
     @property
     def certificate(self) -> x509.Certificate:
@@ -207,7 +212,7 @@ class LeafSigner:
         """
         not_before, not_after = _validity(not_before, not_after)
         key_spec_of(public_key)
-        eku_list = _coerce_ekus(ekus)
+        eku_list, usage, eku_ext = self._usage_extensions(ekus, isinstance(public_key, rsa.RSAPublicKey))
         if serial is None:
             serial = random_serial()
         elif not 0 < serial < (1 << 159):
@@ -227,12 +232,6 @@ class LeafSigner:
                 f"email SAN {', '.join(emails)} requires the emailProtection extended key usage", field="ekus"
             )
 
-        tls = ExtendedKeyUsage.SERVER_AUTH in eku_list or ExtendedKeyUsage.CLIENT_AUTH in eku_list
-        usage = _key_usage(
-            digital_signature=True,
-            key_encipherment=isinstance(public_key, rsa.RSAPublicKey) and tls,
-            content_commitment=ExtendedKeyUsage.EMAIL_PROTECTION in eku_list,
-        )
         subject = x509.Name([_name_attribute(NameOID.COMMON_NAME, cn, "common_name")] if cn else [])
         builder = (
             x509.CertificateBuilder()
@@ -242,9 +241,9 @@ class LeafSigner:
             .serial_number(serial)
             .not_valid_before(not_before)
             .not_valid_after(not_after)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(_END_ENTITY, critical=True)
             .add_extension(usage, critical=True)
-            .add_extension(x509.ExtendedKeyUsage([_EKU_OIDS[e] for e in eku_list]), critical=False)
+            .add_extension(eku_ext, critical=False)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
             .add_extension(self._aki, critical=False)
         )
@@ -261,6 +260,26 @@ class LeafSigner:
         if deterministic and isinstance(self._key, ec.EllipticCurvePrivateKey):
             return builder.sign(self._key, self._hash, ecdsa_deterministic=True)
         return builder.sign(self._key, self._hash)
+
+    def _usage_extensions(
+        self, ekus: Sequence[ExtendedKeyUsage], rsa_key: bool
+    ) -> tuple[list[ExtendedKeyUsage], x509.KeyUsage, x509.ExtendedKeyUsage]:
+        """The EKU list (checked) and the keyUsage and extendedKeyUsage extensions, made once per kind of leaf."""
+        cache_key = (tuple(ekus), rsa_key)
+        cached = self._usages.get(cache_key)
+        if cached is not None:
+            return cached
+        eku_list = _coerce_ekus(ekus)
+        tls = ExtendedKeyUsage.SERVER_AUTH in eku_list or ExtendedKeyUsage.CLIENT_AUTH in eku_list
+        usage = _key_usage(
+            digital_signature=True,
+            key_encipherment=rsa_key and tls,
+            content_commitment=ExtendedKeyUsage.EMAIL_PROTECTION in eku_list,
+        )
+        made = (eku_list, usage, x509.ExtendedKeyUsage([_EKU_OIDS[e] for e in eku_list]))
+        if len(self._usages) < 64:
+            self._usages[cache_key] = made
+        return made
 
 
 def build_leaf(

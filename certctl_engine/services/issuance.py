@@ -52,6 +52,7 @@ DEFAULT_VALIDITY_DAYS = 90
 _CLOCK_SKEW = timedelta(minutes=5)
 _NOT_RENEWABLE = {CertificateStatus.ARCHIVED, CertificateStatus.REVOKED}
 _SUBJECT_COLUMNS = ("id", "common_name", "status", "issuer", "certificate_profile", "current_version_id")
+_STATE_COLUMNS = ("id", "status", "current_version_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,8 @@ class _Signer:
     validity_seconds: int
     chain: tuple[x509.Certificate, ...]
     chain_pem: str
+    issuer_dn: str | None = None
+    """The subject of ``chain[0]`` (the CA that signs), when the chain is known up front."""
 
 
 def _load_subjects(database: peewee.Database, certificate_ids: Sequence[str]) -> dict[str, _Subject]:
@@ -111,10 +114,10 @@ def _load_subjects(database: peewee.Database, certificate_ids: Sequence[str]) ->
 
 def _current_states(database: peewee.Database, certificate_ids: Sequence[str]) -> dict[str, _Subject]:
     """The state columns only, re-read inside the write transaction before storing."""
-    rows = select_in(database, CertificateModel, _SUBJECT_COLUMNS, "id", list(certificate_ids))
+    rows = select_in(database, CertificateModel, _STATE_COLUMNS, "id", list(certificate_ids))
     return {
-        cert_id: _Subject(cert_id, common_name, (), CertificateStatus(status), issuer_id, profile_id, current)
-        for cert_id, common_name, status, issuer_id, profile_id, current in rows
+        cert_id: _Subject(cert_id, "", (), CertificateStatus(status), "", None, current)
+        for cert_id, status, current in rows
     }
 
 
@@ -246,10 +249,11 @@ class IssuanceService:
                 validity_seconds=0,
                 chain=(material.certificate, *material.chain),
                 chain_pem=certificates_to_pem([material.certificate, *material.chain]),
+                issuer_dn=material.certificate.subject.rfc4514_string(),
             )
             self._signers[setup.issuer_id] = (material, crl_url, ocsp_url, signer)
         if signer.validity_seconds != validity:
-            signer = _Signer(signer.connector, validity, signer.chain, signer.chain_pem)
+            signer = _Signer(signer.connector, validity, signer.chain, signer.chain_pem, signer.issuer_dn)
         return signer
 
     def _external_signer(self, setup: ConnectorSetup) -> _Signer:
@@ -527,13 +531,15 @@ class IssuanceService:
     def _finish(self, item: _Pending, issued: IssuedCertificate) -> NewVersion:
         """The new version from the CA's answer; a key made here is serialised to be sealed on store."""
         key = item.request.private_key
+        known_chain = issued.chain == item.signer.chain
         return NewVersion.from_certificate(
             item.subject_id,
             issued.leaf,
-            item.signer.chain_pem if issued.chain == item.signer.chain else certificates_to_pem(issued.chain),
+            item.signer.chain_pem if known_chain else certificates_to_pem(issued.chain),
             key_spec=item.spec,
             csr_pem=item.csr_text,
             private_key_pem=private_key_to_pem(key) if key is not None else None,
+            issuer_dn=item.signer.issuer_dn if known_chain else None,
         )
 
     def _store(self, versions: Sequence[NewVersion], actor: Actor, *, renewal: bool) -> list[CertificateVersion]:

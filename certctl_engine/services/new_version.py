@@ -45,14 +45,19 @@ class NewVersion:
         key_spec: KeySpec,
         csr_pem: str = "",
         private_key_pem: bytes | None = None,
+        issuer_dn: str | None = None,
     ) -> NewVersion:
-        """A leaf certctl just signed: only its DER is hashed and PEM-encoded, nothing is parsed back."""
+        """A leaf certctl just signed: only its DER is hashed and PEM-encoded, nothing is parsed back.
+
+        ``issuer_dn`` is the signing CA's subject when the caller already has it (every leaf of
+        one CA shares it).
+        """
         return cls(
             certificate_id=certificate_id,
             serial_hex=format(leaf.serial_number, "x"),
             fingerprint_sha256=leaf.fingerprint(hashes.SHA256()).hex(),
             subject_cn=common_name_of(leaf.subject),
-            issuer_dn=leaf.issuer.rfc4514_string(),
+            issuer_dn=issuer_dn if issuer_dn is not None else leaf.issuer.rfc4514_string(),
             not_before=leaf.not_valid_before_utc,
             not_after=leaf.not_valid_after_utc,
             key_algorithm=key_spec.algorithm,

@@ -19,6 +19,8 @@ class LocalCAConnector:
     def __init__(self, material: CAMaterial, *, crl_url: str | None = None, ocsp_url: str | None = None) -> None:
         self._material = material
         self._signer = LeafSigner(material.certificate, material.key)
+        self._ca_start = material.certificate.not_valid_before_utc
+        self._ca_end = material.certificate.not_valid_after_utc
         self._crl_url = crl_url or None
         self._ocsp_url = ocsp_url or None
 
@@ -37,14 +39,14 @@ class LocalCAConnector:
 
     def issue(self, request: IssueRequest) -> IssuedCertificate:
         """Sign; refused once the CA has expired, and no leaf outlives the CA that signed it."""
-        ca_start = self._material.certificate.not_valid_before_utc
-        ca_end = self._material.certificate.not_valid_after_utc
+        ca_start, ca_end = self._ca_start, self._ca_end
         # A leaf's backdating for clock skew never reaches before its CA existed.
         not_before = max(request.not_before, ca_start)
-        try:
-            check_can_sign(self._material, now=not_before)
-        except InvalidInput as exc:
-            raise IssuerError(f"the local CA cannot sign: {exc.message}; renew or replace the CA") from None
+        if not_before > ca_end:
+            try:
+                check_can_sign(self._material, now=not_before)
+            except InvalidInput as exc:
+                raise IssuerError(f"the local CA cannot sign: {exc.message}; renew or replace the CA") from None
         leaf = self._signer.sign(
             public_key=request.public_key,
             common_name=request.common_name,
