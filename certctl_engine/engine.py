@@ -34,6 +34,7 @@ from certctl_engine.services.ownership import OwnershipService
 from certctl_engine.services.policies import PolicyService
 from certctl_engine.services.profiles import ProfileService
 from certctl_engine.services.renewal import RenewalService
+from certctl_engine.services.renewal_info import RenewalInfoService
 from certctl_engine.services.renewal_policies import RenewalPolicyService
 from certctl_engine.services.revocation import RevocationService
 from certctl_engine.services.stats import StatsService
@@ -81,12 +82,14 @@ class Engine:
         self.jobs = JobService(self.context, self.audit)
         self.deployments = DeploymentService(self.context, self.audit, self.jobs, self.certificates, self.targets)
         self.issuance.on_versions_stored(lambda versions, by: self.deployments.queue_for_versions(versions, actor=by))
+        self.renewal_info = RenewalInfoService(self.context, self.certificates, self.issuance)
         self.renewal = RenewalService(
             self.context,
             self.audit,
             self.jobs,
             self.issuance,
             keygen_mode=((env or {}).get("CERTCTL_KEYGEN_MODE") or "server").lower(),
+            renewal_info=self.renewal_info,
         )
         self.leases = LeaseService(self.context)
         self.agents = AgentService(

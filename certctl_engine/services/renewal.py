@@ -1,9 +1,11 @@
 """Automatic renewal: finding certificates inside their renewal window and running the jobs.
 
-The window is the renewal policy's ``renewal_window_days`` before expiry. One indexed range
-query on ``expires_at`` (bounded by the widest window) finds the candidates; each then gets
-a renewal job unless it already has one. Jobs run one at a time per certificate and one
-certificate's failure never stops the others.
+The window is the renewal policy's ``renewal_window_days`` before expiry, or, for an ACME CA
+that publishes renewal information (ARI, RFC 9773), the CA's suggested window when that
+comes first. One indexed range query on ``expires_at`` (bounded by the widest window) finds
+the policy's candidates and one indexed query the CA's; each then gets a renewal job unless
+it already has one. Jobs run one at a time per certificate and one certificate's failure
+never stops the others.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from certctl_engine.services.context import ServiceContext
 from certctl_engine.services.issuance import IssuanceService
 from certctl_engine.services.jobs import JobService
 from certctl_engine.services.profiles import short_lived_profile
+from certctl_engine.services.renewal_info import RenewalInfoService
 from certctl_engine.store.models import (
     CertificateModel,
     CertificateTargetModel,
@@ -70,8 +73,10 @@ class RenewalService:
         issuance: IssuanceService,
         *,
         keygen_mode: str = "server",
+        renewal_info: RenewalInfoService | None = None,
     ) -> None:
         self._ctx = ctx
+        self._renewal_info = renewal_info
         self._audit = audit
         self._jobs = jobs
         self._issuance = issuance
@@ -83,6 +88,13 @@ class RenewalService:
         self._keygen_mode = keygen_mode
 
     def due(self) -> list[str]:
+        """Ids of every live certificate inside its renewal window: its policy's, or its CA's (ARI) if earlier."""
+        in_policy = self._policy_due()
+        asked = self._renewal_info.due() if self._renewal_info is not None else {}
+        seen = set(in_policy)
+        return in_policy + [cert_id for cert_id in asked if cert_id not in seen]
+
+    def _policy_due(self) -> list[str]:
         """Ids of every live certificate inside its policy's renewal window."""
         now = self._ctx.now()
         widest = RenewalPolicyModel.select(peewee.fn.MAX(RenewalPolicyModel.renewal_window_days)).scalar() or 0
@@ -110,14 +122,26 @@ class RenewalService:
         """Mark expiring/expired certificates and queue a renewal job for each that has none."""
         now = self._ctx.now()
         created = changed = 0
+        if self._renewal_info is not None:
+            try:
+                self._renewal_info.refresh(actor=actor)
+            except Exception:  # the CAs' advice is extra: without it the policy window still applies
+                log.exception("asking ACME CAs for renewal information failed")
+        in_policy = set(self._policy_due())
         candidates = self.due()
         for cert_id in candidates:
             try:
                 with self._ctx.store.write():
                     row = CertificateModel.get(CertificateModel.id == cert_id)
-                    wanted = (CertificateStatus.EXPIRED if row.expires_at <= now else CertificateStatus.EXPIRING).value
+                    if cert_id in in_policy:
+                        wanted = (
+                            CertificateStatus.EXPIRED if row.expires_at <= now else CertificateStatus.EXPIRING
+                        ).value
+                    else:  # renewed early at the CA's request: not expiring by the policy's measure
+                        wanted = row.status
                     if self._jobs.active_for(cert_id, JobType.RENEWAL) is None:
-                        job = self._jobs.create(JobType.RENEWAL, cert_id, actor=actor)
+                        details = None if cert_id in in_policy else {"reason": "the ACME CA's renewal information"}
+                        job = self._jobs.create(JobType.RENEWAL, cert_id, actor=actor, details=details)
                         created += 1
                         if job.status is JobStatus.PENDING:
                             wanted = CertificateStatus.RENEWAL_IN_PROGRESS.value

@@ -41,13 +41,14 @@ from certctl_engine.store.models import (
     NotificationChannelModel,
     NotificationModel,
     PolicyViolationModel,
+    RenewalInfoModel,
     StoreMetaModel,
 )
 
 if TYPE_CHECKING:
     from certctl_engine.store.database import Store
 
-CURRENT_VERSION = 5
+CURRENT_VERSION = 6
 SCHEMA_VERSION_KEY = "schema_version"
 
 
@@ -127,7 +128,17 @@ def _to_v5(db: peewee.Database) -> None:
     PolicyViolationModel._schema.create_indexes(safe=True)
 
 
-MIGRATIONS: dict[int, Callable[[peewee.Database], None]] = {2: _to_v2, 3: _to_v3, 4: _to_v4, 5: _to_v5}
+def _to_v6(db: peewee.Database) -> None:
+    db.create_tables([RenewalInfoModel], safe=True)
+
+
+MIGRATIONS: dict[int, Callable[[peewee.Database], None]] = {
+    2: _to_v2,
+    3: _to_v3,
+    4: _to_v4,
+    5: _to_v5,
+    6: _to_v6,
+}
 
 
 def stored_version(db: peewee.Database) -> int | None:

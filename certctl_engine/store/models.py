@@ -217,6 +217,29 @@ class CertificateModel(BaseModel):
         )
 
 
+class RenewalInfoModel(BaseModel):
+    """What the certificate's ACME CA says about renewing its current version (ARI, RFC 9773).
+
+    Kept per certificate for one version: once the certificate has a newer current version
+    the row is stale and is fetched again. ``renew_at`` is the moment chosen in the CA's
+    suggested window; the renewal check renews when it or the policy window comes first.
+    """
+
+    certificate = peewee.ForeignKeyField(
+        CertificateModel, primary_key=True, on_delete="CASCADE", column_name="certificate_id"
+    )
+    version_id = peewee.CharField(max_length=64)
+    window_start = UTCDateTimeField()
+    window_end = UTCDateTimeField()
+    renew_at = UTCDateTimeField(index=True)
+    next_check_at = UTCDateTimeField(index=True)
+    explanation_url = peewee.TextField(default="")
+    checked_at = UTCDateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "renewal_info"
+
+
 class CertificateCountModel(BaseModel):
     """How many certificates have each (status, issuer) pair: the dashboard's totals.
 
@@ -564,6 +587,7 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     TargetModel,
     CertificateModel,
     CertificateCountModel,
+    RenewalInfoModel,
     CertificateSANModel,
     CertificateTargetModel,
     CertificateVersionModel,

@@ -131,6 +131,50 @@ class ACMESettings:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class RenewalWindow:
+    """When the CA would like a certificate renewed, and when to ask it again."""
+
+    start: dt.datetime
+    end: dt.datetime
+    retry_after_seconds: int
+    explanation_url: str = ""
+
+
+ARI_DEFAULT_RETRY_SECONDS = 6 * 3600
+_ARI_RETRY_BOUNDS = (60, 24 * 3600)
+
+
+def ari_certificate_id(certificate: x509.Certificate) -> str:
+    """RFC 9773's certificate identifier: base64url(AKI keyIdentifier) "." base64url(serial DER bytes)."""
+    try:
+        aki = certificate.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
+    except x509.ExtensionNotFound:
+        aki = None
+    if not aki:
+        raise IssuerError("the certificate has no authority key identifier, so the CA cannot be asked about it (ARI)")
+    serial = certificate.serial_number
+    serial_bytes = serial.to_bytes((serial.bit_length() + 8) // 8, "big")  # DER INTEGER content: sign bit clear
+    return f"{jose.b64encode(aki).decode()}.{jose.b64encode(serial_bytes).decode()}"
+
+
+def _retry_after_seconds(header: str | None) -> int:
+    low, high = _ARI_RETRY_BOUNDS
+    if not header:
+        return ARI_DEFAULT_RETRY_SECONDS
+    try:
+        seconds = int(header.strip())
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            when = parsedate_to_datetime(header)
+        except (TypeError, ValueError):
+            return ARI_DEFAULT_RETRY_SECONDS
+        seconds = int((_utc(when) - dt.datetime.now(dt.UTC)).total_seconds())
+    return max(low, min(high, seconds))
+
+
 class ACMEConnector:
     """Issues through one ACME CA with one account."""
 
@@ -346,18 +390,36 @@ class ACMEConnector:
             acme_client = self._connect()
             self._call("revoking the certificate", acme_client.revoke, certificate, _REASON_CODES.get(reason, 0))
 
-    def renewal_window(self, certificate_pem: str) -> tuple[dt.datetime, dt.datetime] | None:
-        """The CA's suggested renewal window (ARI, RFC 9773), or None when the CA offers none."""
-        acme_client = self._connect()
-        if "renewalInfo" not in acme_client.directory:
+    def renewal_window(self, certificate_pem: str) -> RenewalWindow | None:
+        """The CA's suggested renewal window for a certificate it issued (ARI, RFC 9773).
+
+        None when the CA's directory offers no ``renewalInfo``: then the renewal policy's
+        window alone decides. The CA's ``Retry-After`` says when to ask again (six hours
+        when it says nothing, as RFC 9773 suggests; kept between a minute and a day).
+        """
+        with self._lock:
+            acme_client = self._connect()
+        try:
+            base = str(acme_client.directory["renewalInfo"])
+        except KeyError:  # the directory has no such resource (its lookups raise KeyError, it has no "in")
             return None
         cert = x509.load_pem_x509_certificate(certificate_pem.encode())
-        from acme.client import _renewal_info_path_component
-
-        url = acme_client.directory["renewalInfo"] + "/" + _renewal_info_path_component(cert)
+        url = base.rstrip("/") + "/" + ari_certificate_id(cert)
         response = self._call("fetching renewal information", acme_client.net.get, url, content_type="application/json")
-        window = messages.RenewalInfo.from_json(response.json()).suggested_window
-        return _utc(window.start), _utc(window.end)
+        try:
+            body = response.json()
+            window = messages.RenewalInfo.from_json(body).suggested_window
+        except (ValueError, jose.DeserializationError) as exc:
+            raise IssuerError(f"the ACME CA's renewal information at {url} is not valid: {exc}") from None
+        start, end = _utc(window.start), _utc(window.end)
+        if end < start:
+            raise IssuerError(f"the ACME CA's suggested renewal window at {url} ends before it starts")
+        return RenewalWindow(
+            start=start,
+            end=end,
+            retry_after_seconds=_retry_after_seconds(response.headers.get("Retry-After")),
+            explanation_url=str(body.get("explanationURL") or "") if isinstance(body, dict) else "",
+        )
 
     # ------------------------------------------------------------------ challenges
     @contextlib.contextmanager
