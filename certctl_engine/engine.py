@@ -20,6 +20,7 @@ from certctl_engine.services.audit import AuditService
 from certctl_engine.services.ca import CAService
 from certctl_engine.services.certificates import CertificateService
 from certctl_engine.services.context import ServiceContext, system_clock
+from certctl_engine.services.crl_publisher import CRLPublisher
 from certctl_engine.services.deployments import DeploymentService
 from certctl_engine.services.discovery import DiscoveryService
 from certctl_engine.services.exchange import ExchangeService
@@ -30,6 +31,8 @@ from certctl_engine.services.jobs import JobService
 from certctl_engine.services.leases import LeaseService
 from certctl_engine.services.lifecycle import LifecycleService
 from certctl_engine.services.notifications import NotificationService
+from certctl_engine.services.ocsp_responder import OCSPResponderService
+from certctl_engine.services.ocsp_signers import OCSPSignerService
 from certctl_engine.services.ownership import OwnershipService
 from certctl_engine.services.policies import PolicyService
 from certctl_engine.services.profiles import ProfileService
@@ -71,6 +74,9 @@ class Engine:
         self.revocation = RevocationService(
             self.context, self.audit, self.certificates, self.ca, self.issuance.connector_for
         )
+        self.crl_publisher = CRLPublisher(self.context, self.ca, self.revocation)
+        self.ocsp = OCSPResponderService(self.context, self.ca, OCSPSignerService(self.context, self.audit))
+        self.revocation.on_revoked(self.ocsp.invalidate)
         self.exchange = ExchangeService(self.context, self.audit, self.certificates)
         self.inspection = InspectionService(self.certificates)
         self.lifecycle = LifecycleService(self.context, self.audit)

@@ -64,6 +64,11 @@ def _process_jobs(engine: Engine) -> dict[str, Any]:
     }
 
 
+def _refresh_crls(engine: Engine) -> dict[str, int]:
+    """Re-sign each local CA's published CRL when it is half way to its nextUpdate or a revocation changed it."""
+    return engine.crl_publisher.refresh_all(actor=SCHEDULER_ACTOR)
+
+
 LOOPS: tuple[LoopSpec, ...] = (
     LoopSpec(
         "renewal_check",
@@ -115,6 +120,7 @@ LOOPS: tuple[LoopSpec, ...] = (
         "CERTCTL_SCHEDULER_JOB_RETRY_INTERVAL",
         lambda e: e.jobs.requeue_stale(older_than=timedelta(minutes=10), actor=SCHEDULER_ACTOR),
     ),
+    LoopSpec("crl_refresh", 3600, 60, "CERTCTL_SCHEDULER_CRL_REFRESH_INTERVAL", _refresh_crls),
 )
 
 

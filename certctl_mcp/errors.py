@@ -56,7 +56,7 @@ def hint_for(exc: CertctlError) -> str:
             return f"call list_certificates with query='{exc.identifier[:40]}' to find the id"
         if tool:
             return f"call {tool} to see the valid ids"
-        return "check the id"
+        return exc.hint or "check the id"
     if isinstance(exc, PolicyViolation) and exc.field == "policy_rule":
         return (
             "a policy rule forbids this (the message names it); change the certificate, or an operator changes the rule"

@@ -87,7 +87,7 @@ def register(kit: ToolKit, *, certificates: bool, pki: bool, stats: bool) -> Non
         @server.resource(
             "certctl://issuers/{issuer_id}/crl",
             name="issuer_crl",
-            description="A freshly signed CRL of a local-CA issuer, as PEM (each read takes the next CRL number).",
+            description="The CRL a local-CA issuer publishes, as PEM (the same its distribution point serves).",
             mime_type="application/x-pem-file",
         )
         async def issuer_crl(issuer_id: str, ctx: Context) -> str:
@@ -96,8 +96,7 @@ def register(kit: ToolKit, *, certificates: bool, pki: bool, stats: bool) -> Non
             actor = actor_for(ctx.session)
 
             def read() -> str:
-                der = engine.revocation.crl(issuer_id, actor=actor)
-                return crl_to_pem(load_crl(der))
+                return crl_to_pem(load_crl(engine.crl_publisher.current(issuer_id, actor=actor).der))
 
             return await _run(read)
 

@@ -41,15 +41,13 @@ def register(kit: ToolKit) -> None:
 
     @kit.tool(PUBLISH)
     async def get_crl(ctx: Context, issuer_id: IssuerId) -> CRLResult:
-        """Generate and return a fresh CRL for a local-CA issuer (DER as base64, PEM, entry count).
-
-        Each call signs a new CRL with the next CRL number (valid 24 hours) and audits it;
-        nothing else changes. Short-lived certificates are never listed. Only GenericCA
-        issuers have a CA here; the CA is created on first use.
-        """
+        """The CRL a local-CA issuer publishes (DER as base64, PEM, entry count, CRL number), the same one
+        its CRL distribution point serves. A new one is signed (next CRL number, audited) only when a
+        revocation changed the list, the CA changed, or half of the current one's validity has passed.
+        Short-lived certificates are never listed. Only GenericCA issuers with a CA publish CRLs."""
         actor = actor_for(ctx.session)
-        der = await kit.run(engine.revocation.crl, issuer_id, actor=actor)
-        return crl_result(issuer_id, der)
+        published = await kit.run(engine.crl_publisher.current, issuer_id, actor=actor)
+        return crl_result(issuer_id, published.der)
 
     @kit.tool(READ)
     async def check_ocsp(

@@ -1,29 +1,59 @@
 """The Starlette application of the headless engine service.
 
 Handlers run the engine's blocking calls in worker threads so the event loop stays free.
+Besides health, metrics and the agent API it serves the protocol endpoints relying parties
+and devices use without certctl's faces: OCSP (``/ocsp/<issuer>``), CRLs
+(``/crl/<issuer>.crl``) and, when enabled, EST (``/.well-known/est/``). With
+``CERTCTL_PUBLIC_URL`` set, local CA issuers get this service's CRL and OCSP URLs, so the
+certificates they issue point here.
 """
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import anyio
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from certctl_engine.domain import Actor
 from certctl_engine.http import metrics
 from certctl_engine.http.agent_api import agent_routes
+from certctl_engine.http.crl_distribution import crl_routes
+from certctl_engine.http.est import ESTConfig, est_routes
+from certctl_engine.http.ocsp_responder import OCSPEndpoint
+from certctl_engine.services.est import ESTService
+from certctl_engine.services.public_urls import PublicURLService
 
 if TYPE_CHECKING:
     from certctl_engine.engine import Engine
     from certctl_engine.scheduler import Scheduler
 
 
-def build_app(engine: Engine, scheduler: Scheduler | None = None) -> Starlette:
+def protocol_endpoints(engine: Engine, env: Mapping[str, str]) -> tuple[list[Route], Middleware]:
+    """CRL and (when enabled) EST routes, and the OCSP middleware; a bad EST or public URL setting stops
+    the service here."""
+    public_url = (env.get("CERTCTL_PUBLIC_URL") or "").strip()
+    if public_url:
+        PublicURLService(engine.context, engine.issuers).apply(public_url, actor=Actor.system("engine-service"))
+    responder = engine.ocsp
+    routes = crl_routes(engine.crl_publisher)
+    est_config = ESTConfig.from_env(env)
+    if est_config is not None:
+        est = ESTService(engine.audit, engine.certificates, engine.issuance, engine.profiles, engine.ca)
+        routes += est_routes(est, est_config)
+    return routes, Middleware(OCSPEndpoint, responder=responder)
+
+
+def build_app(engine: Engine, scheduler: Scheduler | None = None, *, env: Mapping[str, str] | None = None) -> Starlette:
     started = time.monotonic()
+    protocols, ocsp = protocol_endpoints(engine, os.environ if env is None else env)
 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "healthy"})
@@ -49,5 +79,7 @@ def build_app(engine: Engine, scheduler: Scheduler | None = None) -> Starlette:
             Route("/ready", ready, methods=["GET"]),
             Route("/metrics", prometheus, methods=["GET"]),
             *agent_routes(engine),
-        ]
+            *protocols,
+        ],
+        middleware=[ocsp],
     )

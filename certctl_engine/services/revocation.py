@@ -78,6 +78,11 @@ class RevocationService:
         self._certificates = certificates
         self._ca = ca
         self._connectors = connectors
+        self._revoked_listeners: list[Callable[[Revocation], None]] = []
+
+    def on_revoked(self, listener: Callable[[Revocation], None]) -> None:
+        """Call ``listener`` after each revocation is committed (the OCSP responder drops its cached answers)."""
+        self._revoked_listeners.append(listener)
 
     def _tell_issuer(self, certificate_id: str, reason: RevocationReason, actor: Actor) -> None:
         """Revoke at an external CA first: if it refuses, nothing is recorded here."""
@@ -136,6 +141,9 @@ class RevocationService:
                 row.id,
                 {"reason": why.value, "serial_number": version.serial_number, "previous_status": previous},
             )
+        revocation = Revocation(row.id, version.serial_number, why, actor.name, now, row.issuer_id)
+        for listener in self._revoked_listeners:
+            listener(revocation)
         return self._certificates.get(certificate_id)
 
     def list_revocations(self, issuer_id: str | None = None) -> list[Revocation]:

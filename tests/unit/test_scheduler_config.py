@@ -25,6 +25,7 @@ def test_defaults_and_overrides_with_minimums() -> None:
         "policy_scan": 3600,
         "notifications": 60,
         "job_retry": 300,
+        "crl_refresh": 3600,
     }
     tuned = loop_intervals(
         {"CERTCTL_SCHEDULER_RENEWAL_CHECK_INTERVAL": "5s", "CERTCTL_SCHEDULER_JOB_PROCESSOR_INTERVAL": "2s"}
