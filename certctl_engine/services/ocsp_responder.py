@@ -1,7 +1,7 @@
 """The OCSP responder: signed answers about local CA certificates, cached until they must be renewed.
 
 A relying party asks about one certificate by hashes of its issuer and its serial. The
-status comes from the store (``StatusLookup``, the same answer as
+status comes from the store (``StatusLookup``, the same look-up as
 ``RevocationService.check`` in one prepared query), the signature from the issuer's
 delegated responder (``OCSPSignerService``). Answers are kept per issuer and reused until
 half of their validity has passed, so a popular certificate costs one signature per half

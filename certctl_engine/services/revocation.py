@@ -14,7 +14,6 @@ import peewee
 
 from certctl_engine.connectors.issuers import IssuerConnector
 from certctl_engine.domain import (
-    SHORT_LIVED_MAX_TTL_SECONDS,
     Actor,
     Certificate,
     CertificateStatus,
@@ -38,6 +37,7 @@ from certctl_engine.services.audit import AuditService
 from certctl_engine.services.ca import CAService
 from certctl_engine.services.certificates import CertificateService
 from certctl_engine.services.context import ServiceContext
+from certctl_engine.services.ocsp_status import StatusLookup
 from certctl_engine.services.profiles import short_lived_profile
 from certctl_engine.services.validation import parse_enum
 from certctl_engine.store.models import (
@@ -79,6 +79,7 @@ class RevocationService:
         self._ca = ca
         self._connectors = connectors
         self._revoked_listeners: list[Callable[[Revocation], None]] = []
+        self._status = StatusLookup(ctx)
 
     def on_revoked(self, listener: Callable[[Revocation], None]) -> None:
         """Call ``listener`` after each revocation is committed (the OCSP responder drops its cached answers)."""
@@ -203,27 +204,8 @@ class RevocationService:
         return crl_to_der(crl)
 
     def check(self, issuer_id: str, serial: str) -> OCSPCheck:
-        """The status the OCSP responder gives one serial of one issuer."""
-        serial_hex = _serial_hex(serial)
-        version = (
-            CertificateVersionModel.select(CertificateVersionModel, CertificateModel)
-            .join(CertificateModel)
-            .where((CertificateVersionModel.serial_number == serial_hex) & (CertificateModel.issuer == issuer_id))
-            .first()
-        )
-        if version is None:
-            return OCSPCheck(issuer_id, serial_hex, "unknown")
-        cert_id = version.certificate_id
-        profile = ProfileModel.get_or_none(ProfileModel.id == version.certificate.certificate_profile_id)
-        short_lived = bool(
-            profile and profile.allow_short_lived and 0 < profile.max_ttl_seconds < SHORT_LIVED_MAX_TTL_SECONDS
-        )
-        revocation = RevocationModel.get_or_none(RevocationModel.serial_number == serial_hex)
-        if revocation is None or short_lived:
-            return OCSPCheck(issuer_id, serial_hex, "good", certificate_id=cert_id)
-        return OCSPCheck(
-            issuer_id, serial_hex, "revoked", revocation.revoked_at, RevocationReason(revocation.reason), cert_id
-        )
+        """The status the OCSP responder gives one serial of one issuer (the responder's own look-up)."""
+        return self._status.check(issuer_id, _serial_hex(serial))
 
     def ocsp_response(self, issuer_id: str, request_der: bytes) -> bytes:
         """A signed OCSP response to a DER request, as the responder sends it over HTTP."""

@@ -33,7 +33,6 @@ from certctl_engine.http import build_app
 from certctl_engine.pki import load_certificates
 from certctl_engine.services.ocsp_responder import OCSPResponderService
 from certctl_engine.services.ocsp_signers import OCSPSignerService
-from certctl_engine.services.ocsp_status import StatusLookup
 from certctl_engine.store.models import CertificateAuthorityModel
 
 ALICE = Actor("alice")
@@ -226,8 +225,8 @@ def test_a_public_url_puts_this_service_in_issued_certificates(engine: Engine, t
         build_app(engine, env={"CERTCTL_PUBLIC_URL": "pki.example.test"})
 
 
-def test_the_status_query_says_what_the_revocation_service_says(engine: Engine) -> None:
-    """good, revoked (time, reason), unknown, and short-lived certificates always good, as RevocationService.check."""
+def test_the_status_look_up_answers_good_revoked_unknown_and_short_lived_good(engine: Engine) -> None:
+    """The one look-up behind the responder, `certctl ca check` and MCP check_ocsp."""
     engine.issuers.create("Local", "GenericCA", {}, actor=ALICE, id="iss-local")
     engine.issuers.create("Other", "GenericCA", {}, actor=ALICE, id="iss-other")
     engine.profiles.create("short", actor=ALICE, id="prof-short", max_ttl_seconds=600, allow_short_lived=True)
@@ -244,18 +243,16 @@ def test_the_status_query_says_what_the_revocation_service_says(engine: Engine) 
         ids[name] = cert.id
     engine.revocation.revoke(ids["gone"], "cessationOfOperation", actor=ALICE)
     engine.revocation.revoke(ids["brief"], "keyCompromise", actor=ALICE)
-    lookup = StatusLookup(engine.context)
-    serials = [engine.revocation.serial_of(i) for i in ids.values()] + ["abc123"]
-    seen = set()
-    for issuer in ("iss-local", "iss-other"):
-        for serial in serials:
-            mine, theirs = lookup.check(issuer, serial), engine.revocation.check(issuer, serial)
-            assert mine == theirs
-            seen.add(mine.status)
-    assert seen == {"good", "revoked", "unknown"}
-    assert lookup.check("iss-local", engine.revocation.serial_of(ids["brief"])).status == "good"
-    gone = lookup.check("iss-local", engine.revocation.serial_of(ids["gone"]))
+    serial = {name: engine.revocation.serial_of(cert_id) for name, cert_id in ids.items()}
+    expected = {"plain": "good", "gone": "revoked", "brief": "good"}  # short-lived: expiry is its revocation
+    for name, status in expected.items():
+        found = engine.revocation.check("iss-local", serial[name])
+        assert (found.status, found.certificate_id) == (status, ids[name]), name
+        assert engine.revocation.check("iss-other", serial[name]).status == "unknown"  # not that issuer's
+    assert engine.revocation.check("iss-local", "abc123").status == "unknown"
+    gone = engine.revocation.check("iss-local", "0x" + serial["gone"].upper())  # prefix and case are accepted
     assert gone.reason is RevocationReason.CESSATION_OF_OPERATION and gone.revoked_at is not None
+    assert gone.revoked_at in {r.revoked_at for r in engine.revocation.list_revocations("iss-local")}
 
 
 def test_a_revocation_by_another_process_on_the_store_reaches_the_responder(
