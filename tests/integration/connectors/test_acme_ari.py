@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from acme_server import Pebble, free_port, missing_binaries
+from acme_server import Pebble, missing_binaries
 from ari_server import RenewalInfoServer, certificate_id
 from cryptography import x509
 from frozen_clock import Clock
@@ -26,15 +26,6 @@ pytestmark = pytest.mark.skipif(
     reason=f"needs {', '.join(missing_binaries())} (Debian packages pebble, openssl)",
 )
 ACTOR = Actor("alice")
-
-
-@pytest.fixture(scope="module")
-def pebble(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pebble]:
-    if missing_binaries():
-        pytest.fail(f"pebble is required here: missing {', '.join(missing_binaries())}")
-    server = Pebble(tmp_path_factory.mktemp("pebble"), http_port=free_port()).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

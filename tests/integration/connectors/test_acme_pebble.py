@@ -21,15 +21,6 @@ pytestmark = pytest.mark.skipif(
 ACTOR = Actor("alice")
 
 
-@pytest.fixture(scope="module")
-def pebble(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pebble]:
-    if missing_binaries():
-        pytest.fail(f"pebble is required here: missing {', '.join(missing_binaries())}")
-    server = Pebble(tmp_path_factory.mktemp("pebble"), http_port=free_port()).start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def acme(pebble: Pebble, tmp_path: Path) -> Iterator[Engine]:
     with Engine.open(str(tmp_path / "c.db"), env={"CERTCTL_HOME": str(tmp_path)}) as engine:
