@@ -1,4 +1,4 @@
-"""``certctl jobs ...`` and ``certctl engine``: the automation half of the command line.
+"""``certctl jobs ...``, ``certctl engine`` and ``certctl agent``: the automation half of the command line.
 
 Kept apart from ``cli.py`` so each command group stays small; ``cli.build_parser`` calls
 ``register`` with its sub-parser collection.
@@ -13,7 +13,7 @@ import signal
 from typing import Any
 
 from certctl_engine.domain import JobStatus, JobType
-from certctl_engine.errors import InvalidInput
+from certctl_engine.errors import CertctlError, InvalidInput
 
 
 def _cli() -> Any:
@@ -140,7 +140,16 @@ def cmd_engine(args: argparse.Namespace) -> int:
         if tls is not None:
             tls_options = {"ssl_certfile": str(tls.cert_file), "ssl_keyfile": str(tls.key_file)}
         server = uvicorn.Server(
-            uvicorn.Config(app, host=host, port=int(port_text), log_level="warning", lifespan="off", **tls_options)
+            uvicorn.Config(
+                app,
+                host=host,
+                port=int(port_text),
+                log_level="warning",
+                lifespan="off",
+                # Agents keep their connection 60 s between polls; closing ours later spares a TLS handshake each.
+                timeout_keep_alive=75,
+                **tls_options,
+            )
         )
         server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
 
@@ -168,6 +177,59 @@ def cmd_engine(args: argparse.Namespace) -> int:
     finally:
         engine.close()
     print("certctl engine: stopped", flush=True)
+    return cli.EXIT_OK
+
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    """Run the remote agent until SIGTERM or ctrl+c: registration, heartbeats, work, discovery."""
+    import anyio
+
+    from certctl_engine.agent.config import load_config
+    from certctl_engine.agent.runner import AgentRunner
+
+    cli = _cli()
+    flags = {
+        key: getattr(args, key, None)
+        for key in (
+            "server_url", "bootstrap_token", "name", "directory", "key_dir", "ca_file", "discovery_dirs",
+            "key_type", "heartbeat_interval", "poll_interval", "discovery_interval", "max_backoff", "log_level",
+        )
+    }  # fmt: skip
+    config = load_config(flags)
+    logging.basicConfig(
+        level=config.log_level,
+        format='{"time":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","message":"%(message)s"}'
+        if os.environ.get("CERTCTL_LOG_FORMAT") == "json"
+        else "%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request would drown the agent's own
+    runner = AgentRunner(config)
+
+    refused: list[CertctlError] = []
+
+    async def main() -> None:
+        stop = anyio.Event()
+
+        async def watch_signals() -> None:
+            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                async for _ in signals:
+                    stop.set()
+                    return
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(watch_signals)
+            print(f"certctl agent '{config.name}': engine {config.server_url}, keys in {config.key_dir}", flush=True)
+            try:
+                await runner.run(stop)
+            except CertctlError as exc:  # said once, plainly, by the command line
+                refused.append(exc)
+            finally:
+                group.cancel_scope.cancel()
+
+    anyio.run(main)
+    if refused:
+        raise refused[0]
+    print("certctl agent: stopped", flush=True)
     return cli.EXIT_OK
 
 
@@ -241,3 +303,29 @@ def register(commands: Any, json_flag: Any, parser_class: type[argparse.Argument
         "--tls-san", action="append", metavar="NAME", help="another name for certctl's service certificate"
     )
     engine.set_defaults(handler=cmd_engine)
+
+    from certctl_engine.agent.config import environment_help
+
+    agent = commands.add_parser(
+        "agent",
+        help="run the remote agent: make keys locally, deploy, verify, discover",
+        description="Register with a certctl engine, heartbeat, poll for work (CSRs for keys made and kept here, "
+        "deployments to local targets, then TLS verification) and scan directories for certificates. "
+        "Keeps retrying with backoff while the engine is down.",
+        epilog=environment_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    agent.add_argument("--server-url", metavar="URL", help="the engine, e.g. https://engine.example.com:8080")
+    agent.add_argument("--bootstrap-token", metavar="TOKEN", help="the engine's registration token (first start)")
+    agent.add_argument("--name", help="name to register under (default: the host name)")
+    agent.add_argument("--dir", dest="directory", metavar="DIR", help="state directory (identity file agent.json)")
+    agent.add_argument("--key-dir", metavar="DIR", help="where private keys are made and kept (0700, files 0600)")
+    agent.add_argument("--ca-file", metavar="FILE", help="CA to trust for the engine's TLS (the engine's tls/ca.crt)")
+    agent.add_argument("--discovery-dirs", metavar="DIR,DIR", help="directories to scan for certificates")
+    agent.add_argument("--key-type", metavar="SPEC", help="key for new CSRs (default ecdsa-p256)")
+    agent.add_argument("--heartbeat-interval", metavar="DURATION", help="e.g. 60s")
+    agent.add_argument("--poll-interval", metavar="DURATION", help="e.g. 30s")
+    agent.add_argument("--discovery-interval", metavar="DURATION", help="e.g. 6h")
+    agent.add_argument("--max-backoff", metavar="DURATION", help="longest wait between retries (default 5m)")
+    agent.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    agent.set_defaults(handler=cmd_agent)

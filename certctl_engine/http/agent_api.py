@@ -124,6 +124,11 @@ def agent_routes(
     def run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Awaitable[Any]:
         return anyio.to_thread.run_sync(lambda: fn(*args, **kwargs))
 
+    # Heartbeats are the most frequent write. On SQLite they queue here, one at a time and in order, rather
+    # than in SQLite's sleeping busy handler, where many threads contending for the write lock wait far
+    # longer than the writes take. (Only heartbeats: a slow CA behind a CSR must never hold them up.)
+    heartbeats = anyio.CapacityLimiter(1) if engine.store.is_sqlite else None
+
     async def register(request: Request, _: Agent | None, body: dict[str, Any]) -> Response:
         token = request.headers.get("x-certctl-bootstrap-token") or str(body.get("bootstrap_token") or "")
         registration = await run(
@@ -138,7 +143,8 @@ def agent_routes(
 
     async def heartbeat(request: Request, agent: Agent | None, body: dict[str, Any]) -> Response:
         assert agent is not None
-        updated = await run(engine.agents.heartbeat, agent.id, body)
+        agent_id = agent.id
+        updated = await anyio.to_thread.run_sync(lambda: engine.agents.heartbeat(agent_id, body), limiter=heartbeats)
         return JSONResponse({"status": "ok", "agent": to_jsonable(updated)})
 
     async def work(request: Request, agent: Agent | None, _: dict[str, Any]) -> Response:
@@ -168,6 +174,16 @@ def agent_routes(
         job = await run(engine.agents.report, agent.id, request.path_params["job_id"], status, error)
         return JSONResponse({"status": "updated", "job_status": job.status.value})
 
+    async def verification(request: Request, agent: Agent | None, body: dict[str, Any]) -> Response:
+        assert agent is not None
+        verified, actual, error = body.get("verified"), body.get("actual_fingerprint") or "", body.get("error")
+        if not isinstance(verified, bool) or not isinstance(actual, str) or not isinstance(error, str | None):
+            raise InvalidInput("send verified (true/false), actual_fingerprint and error (text or null)")
+        status = await run(
+            engine.agents.report_verification, agent.id, request.path_params["job_id"], verified, actual, error
+        )
+        return JSONResponse({"status": "recorded", "verification_status": status.value})
+
     async def discoveries(request: Request, agent: Agent | None, body: dict[str, Any]) -> Response:
         assert agent is not None
         entries, errors = body.get("certificates") or [], body.get("errors") or []
@@ -191,5 +207,6 @@ def agent_routes(
         Route(f"{base}/{{agent_id}}/csr", guarded(csr), methods=["POST"]),
         Route(f"{base}/{{agent_id}}/certificates/{{certificate_id}}", guarded(certificate), methods=["GET"]),
         Route(f"{base}/{{agent_id}}/jobs/{{job_id}}/status", guarded(job_status), methods=["POST"]),
+        Route(f"{base}/{{agent_id}}/jobs/{{job_id}}/verify", guarded(verification), methods=["POST"]),
         Route(f"{base}/{{agent_id}}/discoveries", guarded(discoveries), methods=["POST"]),
     ]

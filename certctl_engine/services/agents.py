@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from certctl_engine.connectors.targets import VerificationOutcome
 from certctl_engine.domain import (
     Actor,
     ActorType,
@@ -24,6 +25,7 @@ from certctl_engine.domain import (
     Job,
     JobStatus,
     JobType,
+    VerificationStatus,
 )
 from certctl_engine.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from certctl_engine.ids import new_id
@@ -217,27 +219,25 @@ class AgentService:
         actor = Actor(agent_id, ActorType.AGENT)
         items: list[WorkItem] = []
         now = self._ctx.now()
-        with self._ctx.store.write():
-            query = (
-                JobModel.select()
-                .where(
-                    (JobModel.agent == agent_id)
-                    & (JobModel.type == JobType.DEPLOYMENT.value)
-                    & (JobModel.status == JobStatus.PENDING.value)
-                    & (JobModel.scheduled_at <= now)
-                )
-                .order_by(JobModel.scheduled_at)
-                .limit(limit)
-            )
-            if not self._ctx.store.is_sqlite:
-                query = query.for_update("FOR UPDATE SKIP LOCKED")
-            for row in list(query):
-                job = self._jobs.transition(row.id, JobStatus.RUNNING, actor=actor)
-                items.append(self._item(job))
-            for row in JobModel.select().where(
-                (JobModel.agent == agent_id) & (JobModel.status == JobStatus.AWAITING_CSR.value)
-            ):
-                items.append(self._item(self._jobs.get(row.id)))
+        due = (
+            (JobModel.agent == agent_id)
+            & (JobModel.type == JobType.DEPLOYMENT.value)
+            & (JobModel.status == JobStatus.PENDING.value)
+            & (JobModel.scheduled_at <= now)
+        )
+        # Most polls find nothing: look first without the write lock, take it only to claim.
+        if JobModel.select(JobModel.id).where(due).exists():
+            with self._ctx.store.write():
+                query = JobModel.select().where(due).order_by(JobModel.scheduled_at).limit(limit)
+                if not self._ctx.store.is_sqlite:
+                    query = query.for_update("FOR UPDATE SKIP LOCKED")
+                for row in list(query):
+                    job = self._jobs.transition(row.id, JobStatus.RUNNING, actor=actor)
+                    items.append(self._item(job))
+        for row in JobModel.select().where(
+            (JobModel.agent == agent_id) & (JobModel.status == JobStatus.AWAITING_CSR.value)
+        ):
+            items.append(self._item(self._jobs.get(row.id)))
         return items
 
     def _item(self, job: Job) -> WorkItem:
@@ -312,10 +312,36 @@ class AgentService:
         if wanted is JobStatus.COMPLETED:
             return self._jobs.complete(job_id, actor=actor)
         if wanted is JobStatus.FAILED:
+            if job.status is JobStatus.AWAITING_CSR:  # the agent could not make or send a CSR: an attempt failed
+                self._jobs.transition(job_id, JobStatus.RUNNING, actor=actor)
             return self._jobs.fail(job_id, error or "the agent reported a failure without a message", actor=actor)
         if wanted is JobStatus.RUNNING:
             return job if job.status is JobStatus.RUNNING else self._jobs.transition(job_id, wanted, actor=actor)
         raise InvalidInput(f"an agent reports Running, Completed or Failed, not {status}", field="status")
+
+    def report_verification(
+        self, agent_id: str, job_id: str, verified: bool, actual_fingerprint: str, error: str | None
+    ) -> VerificationStatus:
+        """What the agent's TLS check after a deployment saw; success only if the served leaf is the deployed one."""
+        job = self._own_job(agent_id, job_id)
+        if job.type is not JobType.DEPLOYMENT:
+            raise Conflict(f"job '{job_id}' is a {job.type.value} job; only deployments are verified")
+        version_id = (job.details or {}).get("version_id")
+        version = (
+            self._certificates.get_version(version_id)
+            if version_id
+            else self._certificates.current_version(job.certificate_id)
+        )
+        if version is None:
+            raise Conflict(f"job '{job_id}' has no certificate version to verify against")
+        actual = actual_fingerprint.strip().lower()[:128]
+        matches = verified and actual == version.fingerprint_sha256
+        if verified and not matches:
+            error = f"the reported fingerprint {actual[:16]}… is not the deployed {version.fingerprint_sha256[:16]}…"
+        outcome = VerificationOutcome(matches, actual, None if matches else (error or "verification failed")[:2000])
+        return self._deployments.record_verification(
+            job_id, version.fingerprint_sha256, outcome, actor=Actor(agent_id, ActorType.AGENT)
+        )
 
     def report_discoveries(
         self, agent_id: str, entries: Sequence[Mapping[str, Any]], errors: Sequence[str], directories: Sequence[str],
