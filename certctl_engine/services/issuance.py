@@ -77,6 +77,7 @@ class _Pending:
     spec: KeySpec
     csr_text: str
     signer: _Signer
+    profile: Profile | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -436,7 +437,10 @@ class IssuanceService:
                 if isinstance(outcome, CertctlError):
                     failed.append(BulkIssueFailure(item.subject_id, outcome.message))
                 else:
-                    ready.append(self._finish(item, outcome))
+                    try:
+                        ready.append(self._finish(item, outcome))
+                    except CertctlError as exc:
+                        failed.append(BulkIssueFailure(item.subject_id, exc.message))
             if ready:
                 with self._ctx.store.write():
                     current = _current_states(self._ctx.store.database, [n.certificate_id for n in ready])
@@ -506,7 +510,7 @@ class IssuanceService:
             csr=csr,
             private_key=private_key,
         )
-        return _Pending(subject.id, request, spec, csr_text, signer)
+        return _Pending(subject.id, request, spec, csr_text, signer, profile)
 
     def _issue_all(self, items: Sequence[_Pending]) -> list[tuple[_Pending, IssuedCertificate | CertctlError]]:
         """Have each issuer sign its requests: all at once where the connector can (ACME orders run
@@ -529,14 +533,17 @@ class IssuanceService:
         return outcomes
 
     def _finish(self, item: _Pending, issued: IssuedCertificate) -> NewVersion:
-        """The new version from the CA's answer; a key made here is serialised to be sealed on store."""
-        key = item.request.private_key
+        """The new version from the CA's answer; a key made here (or by the CA) is serialised to be sealed."""
+        key, spec = item.request.private_key, item.spec
+        if issued.private_key is not None:  # the CA made the key (Vault's issue): the profile must allow it
+            key, spec = issued.private_key, key_spec_of(issued.private_key.public_key())  # type: ignore[arg-type]
+            profile_rules.check_key(item.profile, spec)
         known_chain = issued.chain == item.signer.chain
         return NewVersion.from_certificate(
             item.subject_id,
             issued.leaf,
             item.signer.chain_pem if known_chain else certificates_to_pem(issued.chain),
-            key_spec=item.spec,
+            key_spec=spec,
             csr_pem=item.csr_text,
             private_key_pem=private_key_to_pem(key) if key is not None else None,
             issuer_dn=item.signer.issuer_dn if known_chain else None,

@@ -41,10 +41,15 @@ class IssueRequest:
 
 @dataclass(frozen=True, slots=True)
 class IssuedCertificate:
-    """The CA's answer: the leaf and the chain above it (nearest issuer first)."""
+    """The CA's answer: the leaf and the chain above it (nearest issuer first).
+
+    ``private_key`` is set only by a CA that makes the key itself (Vault's ``issue``); the
+    engine then seals that key instead of the one it made for the request.
+    """
 
     leaf: x509.Certificate
     chain: tuple[x509.Certificate, ...]
+    private_key: PrivateKey | None = field(default=None, repr=False)
 
 
 class IssuerConnector(Protocol):

@@ -51,6 +51,9 @@ def vault_serial(serial: int) -> str:
     return ":".join(f"{b:02x}" for b in raw)
 
 
+KEY_SOURCES = ("certctl", "vault")
+
+
 @dataclass(frozen=True, slots=True)
 class VaultSettings:
     """A Vault PKI issuer's configuration, checked; every refusal names the field."""
@@ -63,6 +66,8 @@ class VaultSettings:
     ca_bundle: str | None
     validity_days: int | None
     timeout_seconds: float
+    key_source: str = "certctl"
+    """Who makes server-side keys: ``certctl`` (sign/:role with a CSR) or ``vault`` (issue/:role)."""
 
     @classmethod
     def from_config(cls, config: dict[str, Any], *, complete: bool = True) -> VaultSettings:
@@ -76,6 +81,13 @@ class VaultSettings:
             if value and (any(c in value for c in "?#%") or ".." in value.split("/")):
                 raise InvalidInput(f"{name} '{value}' is not a Vault path segment", field=name)
         token = fields.text("token", "a Vault token allowed to sign under the role (kept sealed)")
+        key_source = str(config.get("key_source") or "certctl").strip().lower()
+        if key_source not in KEY_SOURCES:
+            raise InvalidInput(
+                f"key_source '{key_source}' is not one of {', '.join(KEY_SOURCES)}: certctl makes the key and Vault "
+                "signs its CSR (sign/:role), or Vault makes the key (issue/:role)",
+                field="key_source",
+            )
         return cls(
             address=address or "",
             mount=mount,
@@ -85,6 +97,7 @@ class VaultSettings:
             ca_bundle=fields.bundle("ca_bundle"),
             validity_days=fields.days("validity_days"),
             timeout_seconds=fields.seconds("timeout_seconds", DEFAULT_TIMEOUT_SECONDS),
+            key_source=key_source,
         )
 
 
@@ -176,7 +189,11 @@ class VaultPKIConnector:
 
     # ------------------------------------------------------------------ the contract
     def issue(self, request: IssueRequest) -> IssuedCertificate:
-        """POST {mount}/sign/{role} with the CSR, the names and the lifetime in seconds."""
+        """POST {mount}/sign/{role} with the CSR, the names and the lifetime in seconds; or, with
+        ``key_source: vault`` and no caller's CSR, {mount}/issue/{role}, where Vault makes the key."""
+        if self._settings.key_source == "vault" and request.csr is None:
+            issued, key = self.issue_with_vault_key(request.common_name, request.sans, _seconds_until(request))
+            return IssuedCertificate(issued.leaf, issued.chain, private_key=key)
         csr = request.signing_request()
         dns, ips, emails, uris = subject_alt_names(csr)
         body = self._names(common_name(csr, request.common_name), dns, ips, emails, uris)

@@ -238,3 +238,47 @@ def test_a_ca_bundle_without_certificates_is_refused(engine: Engine, vault: Fake
     with pytest.raises(InvalidInput) as raised:
         engine.issuers.create("bad", "VaultPKI", config(vault, tmp_path, ca_bundle=str(junk)), actor=ACTOR)
     assert raised.value.field == "ca_bundle" and "holds no usable PEM certificate" in raised.value.message
+
+
+def test_key_source_vault_issues_through_the_engine_with_the_key_vault_made(
+    engine: Engine, vault: FakeVault, tmp_path: Path
+) -> None:
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    from certctl_engine.errors import PolicyViolation
+
+    engine.issuers.create("vault", "VaultPKI", config(vault, tmp_path, key_source="vault"), actor=ACTOR, id="iss-v")
+    cert_id = engine.certificates.create(
+        name="app", common_name="app.example.com", sans=("api.example.com",), issuer_id="iss-v", actor=ACTOR
+    ).id
+    version = engine.issuance.issue(cert_id, actor=ACTOR)
+    paths = [r.path for r in vault.seen if r.method == "POST"]
+    assert "/v1/pki/issue/web" in paths and "/v1/pki/sign/web" not in paths
+    key = load_pem_private_key(engine.certificates.private_key_pem(version.id) or b"", None)
+    leaf_key = text_of(version.pem_chain)  # openssl reads the stored chain
+    assert "Public Key Algorithm: id-ecPublicKey" in leaf_key
+    assert key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo) == (
+        x509_leaf(version.pem_chain).public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    )
+    assert (version.key_algorithm.value, version.key_size) == ("ECDSA", 256)
+    verify_chain(version.pem_chain, vault.ca.root_pem(), tmp_path / "vault-made")
+
+    # A profile that forbids the key Vault makes refuses the certificate, and nothing is stored.
+    engine.profiles.create(
+        "rsa only", actor=ACTOR, id="prof-rsa", allowed_key_algorithms=[{"algorithm": "RSA", "min_size": 2048}]
+    )
+    other = engine.certificates.create(
+        name="rsa", common_name="rsa.example.com", issuer_id="iss-v", certificate_profile_id="prof-rsa", actor=ACTOR
+    ).id
+    sequence = engine.audit.latest_sequence()
+    with pytest.raises(PolicyViolation, match="ECDSA"):
+        engine.issuance.issue(other, actor=ACTOR, key_spec=None)
+    _nothing_stored(engine, other, sequence)
+    with pytest.raises(InvalidInput, match="key_source 'hsm'"):
+        engine.issuers.create("bad", "VaultPKI", config(vault, tmp_path, key_source="hsm"), actor=ACTOR)
+
+
+def x509_leaf(pem_chain: str):  # type: ignore[no-untyped-def]
+    from cryptography import x509
+
+    return x509.load_pem_x509_certificates(pem_chain.encode())[0]
