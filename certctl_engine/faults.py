@@ -1,6 +1,6 @@
 """Named crash points: where a killed engine must still leave the store consistent and resumable.
 
-certctl promises that a crash at any step of issuance, renewal or deployment loses nothing
+certctl promises that a crash at any step of issuance, renewal, deployment or revocation loses nothing
 and repeats nothing. Each step that matters calls ``crash_point(name)``; with
 ``CERTCTL_CRASH_AT`` set to that name the process kills itself there with SIGKILL (no
 clean-up, no ``finally``, exactly like ``kill -9`` or a power cut), so a test can prove the
@@ -19,6 +19,15 @@ The points, in the order a renewal reaches them:
 ``deployment.deployed``
     every file is written (and the post-deploy command has run); the deployment job is
     not completed yet.
+
+Revocation (``REVOCATION_CRASH_POINTS``) has its own two:
+
+``revocation.recorded``
+    the revocation row, the certificate's revoked status and the audit event are written
+    in the revocation's transaction; not committed yet.
+``revocation.committed``
+    that transaction has committed; the listeners (the OCSP responder's cache) have not
+    been told yet.
 """
 
 from __future__ import annotations
@@ -26,10 +35,14 @@ from __future__ import annotations
 import os
 import signal
 
-__all__ = ["CRASH_POINTS", "ENV", "crash_point"]
+__all__ = ["CRASH_POINTS", "ENV", "RENEWAL_CRASH_POINTS", "REVOCATION_CRASH_POINTS", "crash_point"]
 
 ENV = "CERTCTL_CRASH_AT"
-CRASH_POINTS: tuple[str, ...] = ("job.storing", "job.stored", "deployment.partial", "deployment.deployed")
+RENEWAL_CRASH_POINTS: tuple[str, ...] = ("job.storing", "job.stored", "deployment.partial", "deployment.deployed")
+"""The points a renewal and its deployment pass, in order."""
+REVOCATION_CRASH_POINTS: tuple[str, ...] = ("revocation.recorded", "revocation.committed")
+"""The points a revocation passes, in order."""
+CRASH_POINTS: tuple[str, ...] = RENEWAL_CRASH_POINTS + REVOCATION_CRASH_POINTS
 
 
 def crash_point(name: str) -> None:

@@ -187,15 +187,18 @@ def agent_routes(
     async def discoveries(request: Request, agent: Agent | None, body: dict[str, Any]) -> Response:
         assert agent is not None
         entries, errors = body.get("certificates") or [], body.get("errors") or []
-        if not isinstance(entries, list) or not isinstance(errors, list):
-            raise InvalidInput("certificates and errors must be lists")
+        directories, duration = body.get("directories") or [], body.get("scan_duration_ms") or 0
+        if not isinstance(entries, list) or not isinstance(errors, list) or not isinstance(directories, list):
+            raise InvalidInput("certificates, errors and directories must be lists")
+        if isinstance(duration, bool) or not isinstance(duration, int):
+            raise InvalidInput("scan_duration_ms must be a whole number of milliseconds")
         result = await run(
             engine.agents.report_discoveries,
             agent.id,
             entries,
             [str(e) for e in errors],
-            [str(d) for d in body.get("directories") or []],
-            int(body.get("scan_duration_ms") or 0),
+            [str(d) for d in directories],
+            duration,
         )
         return JSONResponse(to_jsonable(result), status_code=202)
 

@@ -35,7 +35,7 @@ from certctl_engine.domain import (
 )
 from certctl_engine.errors import Conflict, InvalidInput, NotFound
 from certctl_engine.ids import new_id
-from certctl_engine.pki import certificate_to_pem, inspect_certificate
+from certctl_engine.pki import certificate_to_pem, inspect_certificate, is_valid_dns_name
 from certctl_engine.services.audit import AuditService
 from certctl_engine.services.context import ServiceContext
 from certctl_engine.services.exchange import ExchangeService
@@ -148,6 +148,9 @@ def plan_endpoints(
             f"{MAX_UNCONFIRMED_ADDRESSES:,}",
             field="cidrs",
         )
+    for raw in sni_names:  # sent as SNI in each handshake: a name the TLS stack cannot encode would crash the scan
+        if not isinstance(raw, str) or (raw.strip() and not is_valid_dns_name(raw.strip(), allow_wildcard=False)):
+            raise InvalidInput(f"SNI name {raw!r} is not a DNS host name (use punycode for IDNs)", field="sni_names")
     names: list[str | None] = list(dict.fromkeys(n.strip().lower() for n in sni_names if n.strip())) or [None]
     endpoints: list[Endpoint] = []
     for network in networks:
@@ -589,12 +592,14 @@ def _entries_of(results: Iterable[ProbeResult]) -> tuple[list[dict[str, Any]], l
 
 def _check_entry(entry: Mapping[str, Any], index: int) -> dict[str, Any]:
     """One reported certificate, checked: the PEM must parse and match the reported fingerprint."""
+    if not isinstance(entry, Mapping):
+        raise InvalidInput(f"certificate {index}: each reported certificate must be an object", field="certificates")
     pem = entry.get("pem_data")
     if not isinstance(pem, str) or "BEGIN CERTIFICATE" not in pem:
         raise InvalidInput(f"certificate {index}: pem_data must hold a PEM certificate", field="certificates")
     try:
         cert = x509.load_pem_x509_certificate(pem.encode())
-    except ValueError as exc:
+    except (ValueError, x509.InvalidVersion) as exc:
         raise InvalidInput(f"certificate {index}: unreadable PEM: {exc}", field="certificates") from None
     source = str(entry.get("source_path") or "")
     if not source or len(source) > 1024:

@@ -23,6 +23,7 @@ from certctl_engine.domain import (
     RevocationReason,
 )
 from certctl_engine.errors import Conflict, InvalidInput, NotFound
+from certctl_engine.faults import crash_point
 from certctl_engine.ids import new_id
 from certctl_engine.pki import load_certificates
 from certctl_engine.pki.crl import RevokedEntry, build_crl, crl_to_der
@@ -142,6 +143,8 @@ class RevocationService:
                 row.id,
                 {"reason": why.value, "serial_number": version.serial_number, "previous_status": previous},
             )
+            crash_point("revocation.recorded")
+        crash_point("revocation.committed")
         revocation = Revocation(row.id, version.serial_number, why, actor.name, now, row.issuer_id)
         for listener in self._revoked_listeners:
             listener(revocation)

@@ -15,6 +15,17 @@ E = TypeVar("E", bound=StrEnum)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
+def is_storable_text(text: str) -> bool:
+    """False for text no store can hold: NUL (PostgreSQL refuses it) or lone surrogates (not UTF-8)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def require_text(value: Any, field: str, *, max_length: int = 255, allow_empty: bool = False) -> str:
     if not isinstance(value, str):
         raise InvalidInput(f"{field} must be text", field=field)
@@ -25,6 +36,8 @@ def require_text(value: Any, field: str, *, max_length: int = 255, allow_empty: 
         raise InvalidInput(f"{field} is longer than {max_length} characters", field=field)
     if any(ord(ch) < 32 for ch in text):
         raise InvalidInput(f"{field} contains control characters", field=field)
+    if not is_storable_text(text):
+        raise InvalidInput(f"{field} contains characters that are not valid Unicode (lone surrogates)", field=field)
     return text
 
 

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import serialization
 
 from certctl_engine.domain import Actor, JobStatus, JobType
 from certctl_engine.engine import Engine
-from certctl_engine.faults import CRASH_POINTS
+from certctl_engine.faults import RENEWAL_CRASH_POINTS
 
 ALICE = Actor("alice")
 FILES = {"cert_file": "cert.pem", "chain_file": "chain.pem", "fullchain_file": "fullchain.pem", "key_file": "key.pem"}
@@ -53,7 +53,7 @@ def _wait_for(condition: Callable[[], bool], seconds: float) -> bool:
     return condition()
 
 
-@pytest.mark.parametrize("point", CRASH_POINTS)
+@pytest.mark.parametrize("point", RENEWAL_CRASH_POINTS)
 def test_a_renewal_killed_at_each_step_completes_exactly_once_after_a_restart(
     point: str, store_url: str, store_env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -24,10 +24,21 @@ from certctl_engine.files import write_atomic
 DEFAULT_COMMAND_TIMEOUT_SECONDS = 60.0
 
 
+def _check_path_text(value: str, field: str) -> None:
+    """Refuse what no file name can hold (a NUL byte, a character the file system encoding lacks)."""
+    try:
+        encoded = os.fsencode(value)
+    except UnicodeEncodeError:
+        raise InvalidInput(f"{field} holds characters no file name can have", field=field) from None
+    if b"\x00" in encoded:
+        raise InvalidInput(f"{field} contains a NUL byte, which no path can hold", field=field)
+
+
 def base_directory(config: Mapping[str, Any], field: str = "directory") -> Path:
     value = config.get(field)
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput(f"the target needs '{field}', an absolute directory", field=field)
+    _check_path_text(value, field)
     path = Path(value)
     if not path.is_absolute():
         raise InvalidInput(f"{field} '{value}' must be an absolute path", field=field)
@@ -38,6 +49,8 @@ def path_inside(directory: Path, name: Any, field: str) -> Path:
     """``name`` under ``directory``; absolute names, '..' and symlinks that lead outside are refused."""
     if not isinstance(name, str) or not name.strip():
         raise InvalidInput(f"{field} must be a file name", field=field)
+    _check_path_text(str(directory), field)
+    _check_path_text(name, field)
     relative = Path(name)
     if relative.is_absolute() or ".." in relative.parts:
         raise InvalidInput(f"{field} '{name}' must stay inside {directory}", field=field)
