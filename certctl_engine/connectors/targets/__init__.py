@@ -5,9 +5,11 @@ from __future__ import annotations
 from certctl_engine.connectors.targets.apache import ApacheConnector
 from certctl_engine.connectors.targets.base import DeploymentBundle, DeploymentResult, TargetConnector
 from certctl_engine.connectors.targets.caddy import CaddyConnector
+from certctl_engine.connectors.targets.envoy import EnvoyConnector
 from certctl_engine.connectors.targets.files import FilesConnector
 from certctl_engine.connectors.targets.haproxy import HAProxyConnector
 from certctl_engine.connectors.targets.nginx import NginxConnector
+from certctl_engine.connectors.targets.traefik import TraefikConnector
 from certctl_engine.connectors.targets.verify import VerificationOutcome, verify_served_certificate
 from certctl_engine.domain import TargetType
 from certctl_engine.errors import DeployError
@@ -27,6 +29,8 @@ _CONNECTORS: dict[TargetType, TargetConnector] = {
     TargetType.APACHE: ApacheConnector(),
     TargetType.HAPROXY: HAProxyConnector(),
     TargetType.CADDY: CaddyConnector(),
+    TargetType.TRAEFIK: TraefikConnector(),
+    TargetType.ENVOY: EnvoyConnector(),
 }
 
 

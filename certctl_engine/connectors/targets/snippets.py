@@ -1,7 +1,8 @@
 """The server configuration lines that point a server at the files a target deploys.
 
 What ``certctl targets snippet ID`` prints: paste them into the server block (NGINX), the
-virtual host (Apache), the frontend (HAProxy, replacing the port) or the site (Caddy).
+virtual host (Apache), the frontend (HAProxy, replacing the port), the site (Caddy), the static
+configuration's file provider (Traefik) or the listener's SDS secret configuration (Envoy).
 The lines come from the same connector that writes the files, so they name exactly the
 paths a deployment writes.
 """
@@ -13,9 +14,11 @@ from typing import Any
 
 from certctl_engine.connectors.targets.apache import ApacheConnector
 from certctl_engine.connectors.targets.caddy import CaddyConnector
+from certctl_engine.connectors.targets.envoy import EnvoyConnector
 from certctl_engine.connectors.targets.haproxy import HAProxyConnector
 from certctl_engine.connectors.targets.nginx import NginxConnector
 from certctl_engine.connectors.targets.server import ServerConnector
+from certctl_engine.connectors.targets.traefik import TraefikConnector
 from certctl_engine.domain import TargetType
 from certctl_engine.errors import InvalidInput
 
@@ -24,6 +27,8 @@ _BY_TYPE: dict[TargetType, ServerConnector] = {
     TargetType.APACHE: ApacheConnector(),
     TargetType.HAPROXY: HAProxyConnector(),
     TargetType.CADDY: CaddyConnector(),
+    TargetType.TRAEFIK: TraefikConnector(),
+    TargetType.ENVOY: EnvoyConnector(),
 }
 
 SNIPPET_TYPES = tuple(_BY_TYPE)
