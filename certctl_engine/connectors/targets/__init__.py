@@ -8,6 +8,8 @@ from certctl_engine.connectors.targets.caddy import CaddyConnector
 from certctl_engine.connectors.targets.envoy import EnvoyConnector
 from certctl_engine.connectors.targets.files import FilesConnector
 from certctl_engine.connectors.targets.haproxy import HAProxyConnector
+from certctl_engine.connectors.targets.keystore import JavaKeystoreConnector, PKCS12Connector
+from certctl_engine.connectors.targets.mail import DovecotConnector, PostfixConnector
 from certctl_engine.connectors.targets.nginx import NginxConnector
 from certctl_engine.connectors.targets.traefik import TraefikConnector
 from certctl_engine.connectors.targets.verify import VerificationOutcome, verify_served_certificate
@@ -31,6 +33,10 @@ _CONNECTORS: dict[TargetType, TargetConnector] = {
     TargetType.CADDY: CaddyConnector(),
     TargetType.TRAEFIK: TraefikConnector(),
     TargetType.ENVOY: EnvoyConnector(),
+    TargetType.POSTFIX: PostfixConnector(),
+    TargetType.DOVECOT: DovecotConnector(),
+    TargetType.PKCS12: PKCS12Connector(),
+    TargetType.JAVA_KEYSTORE: JavaKeystoreConnector(),
 }
 
 

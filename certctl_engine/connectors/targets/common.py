@@ -141,7 +141,17 @@ class Snapshot:
 # --------------------------------------------------------------------------- shared by server targets
 # (NGINX, Apache, HAProxy, Caddy): programs that must exist, file modes and owners, key reuse.
 
-_PACKAGES = {"nginx": "nginx", "apachectl": "apache2", "apache2": "apache2", "haproxy": "haproxy", "caddy": "caddy"}
+_PACKAGES = {
+    "nginx": "nginx",
+    "apachectl": "apache2",
+    "apache2": "apache2",
+    "haproxy": "haproxy",
+    "caddy": "caddy",
+    "keytool": "openjdk-17-jre-headless",
+    "postfix": "postfix",
+    "doveconf": "dovecot-core",
+    "doveadm": "dovecot-core",
+}
 
 
 def require_program(argv: Sequence[str], *, what: str, before_writing: bool = True) -> None:

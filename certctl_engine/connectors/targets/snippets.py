@@ -16,6 +16,7 @@ from certctl_engine.connectors.targets.apache import ApacheConnector
 from certctl_engine.connectors.targets.caddy import CaddyConnector
 from certctl_engine.connectors.targets.envoy import EnvoyConnector
 from certctl_engine.connectors.targets.haproxy import HAProxyConnector
+from certctl_engine.connectors.targets.mail import DovecotConnector, PostfixConnector
 from certctl_engine.connectors.targets.nginx import NginxConnector
 from certctl_engine.connectors.targets.server import ServerConnector
 from certctl_engine.connectors.targets.traefik import TraefikConnector
@@ -29,6 +30,8 @@ _BY_TYPE: dict[TargetType, ServerConnector] = {
     TargetType.CADDY: CaddyConnector(),
     TargetType.TRAEFIK: TraefikConnector(),
     TargetType.ENVOY: EnvoyConnector(),
+    TargetType.POSTFIX: PostfixConnector(),
+    TargetType.DOVECOT: DovecotConnector(),
 }
 
 SNIPPET_TYPES = tuple(_BY_TYPE)
