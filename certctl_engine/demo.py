@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from certctl_engine.domain import (
     Actor,
@@ -1457,7 +1458,8 @@ def _discovery(
         unmanaged,
         foreign("grafana-old.example.com", -90),
     )
-    printer_key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    printer_key = load_pem_private_key(_PRINTER_KEY_PEM.encode(), None)
+    assert isinstance(printer_key, rsa.RSAPrivateKey)
     found(
         "dscan-demo-network",
         "server-scanner",
@@ -1466,6 +1468,29 @@ def _discovery(
         unmanaged,
         _weak_printer_cert(printer_key, b),
     )
+
+
+# The fake printer's RSA-1024 key, fixed so the demo is the same on every run (RSA keys cannot be
+# derived from a seed the way the demo's ECDSA keys are). It protects nothing: a made-up device's
+# weak key, there for discovery to flag.
+_PRINTER_KEY_PEM = """\
+-----BEGIN PRIVATE KEY-----
+MIICeAIBADANBgkqhkiG9w0BAQEFAASCAmIwggJeAgEAAoGBAOAM5Tz4mcpwaWeX
+5vtx3qVvElPhKAPrfokMdhgCXMAvOern7DvJ3W7njturyWjLAb1YoaO0CRwIfKrc
+XdJwAVI7Nl4lYB3T8mWpvU2w5SxgRFA4B/VGvJfrNIkltWxpg8fyh3X8Tj2sS91Q
+mxRKBEpZcPGunmWlZAjWK4j5qhTlAgMBAAECgYEAiJf0Djb189CSwmB+pt9mQO+1
+ecP0VGd3LnCVcs/F4jkok0kv4ceRI3MyykQyN5xEhD6L1TUGtLuL3dMZtBkrA+WY
+dQad7s2HC0fPur14SN73c5OBHM4wVsToskn2Hyw9vaDWwfrNDyKtn3hek+iXICFO
+DHBdw0Miu9JjstPdv6UCQQD+tJ1HdXR/lkk0LbYgeefC02zwO44pfBWeWMF+VulS
++4xf4q1R+J1XmfQmkyvEDZwSGsrVo5qIjD56DZnvDHl7AkEA4TBlp0Nv4SpkeIO6
+kMCFKNwYnUXJDYwH8LAWfyYE00NweTK8mNYNgufBisRAt6oB7AhdDMY0lrou2ymA
+9+ptHwJAZLOWJ2WJzNPnV2jnRAnOltmujYCOYVp81aEzxzangzaPNm3RpsILu1HU
+FNhFCntzBDlxjmvjsi74mJr+DGQ7NwJBANr4Q7Csy6rInR/u/8hn3FQKCUlNJZ6t
+rr7li0qiPojsB/9iTa/UXRkQoMt94Gx3vRy2WTzlsxdp/cwRBJ6N7wMCQQCAwNNQ
+3tVQbPmZK9grCRhDZ2vpqueVhgz0xa09xMQHQQ/t6Z1tn002oFisnruDTtHf2zF4
+17NyyUS9fSEFSi78
+-----END PRIVATE KEY-----
+"""
 
 
 def _weak_printer_cert(key: rsa.RSAPrivateKey, b: _Builder) -> x509.Certificate:

@@ -210,6 +210,10 @@ class CertificateSortField(StrEnum):
     CREATED_AT = "created_at"
     UPDATED_AT = "updated_at"
     STATUS = "status"
+    ISSUER = "issuer"
+    """By the issuer's name, then expiry."""
+    OWNER = "owner"
+    """By the owner's name (certificates without one last), then expiry."""
 
 
 # --------------------------------------------------------------------------- records
@@ -423,6 +427,8 @@ class CertificateFilter:
     profile_id: str | None = None
     environment: str | None = None
     expiring_within_days: int | None = None
+    expiring_after_days: int | None = None
+    """With ``expiring_within_days``, a range: more than this many days left (e.g. 8-30 is 7 and 30)."""
     query: str | None = None
     include_archived: bool = False
 

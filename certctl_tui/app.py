@@ -20,7 +20,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from certctl_engine.domain import Actor, CertificateFilter
+from certctl_engine.domain import Actor, CertificateFilter, JobStatus
 from certctl_tui.calls import EngineCalls
 from certctl_tui.format import ago
 from certctl_tui.widgets.dialogs import CommandBar, HelpScreen
@@ -53,6 +53,8 @@ SCREEN_ALIASES: dict[str, str] = {
     "rp": "policies",
     "audit": "audit",
     "events": "audit",
+    "jobs": "jobs",
+    "job": "jobs",
 }
 SCREEN_TITLES: dict[str, str] = {
     "dashboard": "Dashboard",
@@ -63,7 +65,27 @@ SCREEN_TITLES: dict[str, str] = {
     "teams": "Teams",
     "policies": "Renewal policies",
     "audit": "Audit trail",
+    "jobs": "Jobs",
 }
+
+
+def _plugged_screens() -> dict[str, tuple[str, Callable[[], Screen[Any]], tuple[str, ...]]]:
+    """The screens whose modules name their own keys, titles and aliases (``SCREEN_ENTRIES``)."""
+    from certctl_tui.screens import agents, alerts, discovery, targets
+
+    return {
+        **agents.SCREEN_ENTRIES,
+        **targets.SCREEN_ENTRIES,
+        **discovery.SCREEN_ENTRIES,
+        **alerts.SCREEN_ENTRIES,
+    }
+
+
+PLUGGED_SCREENS = _plugged_screens()
+for _key, (_title, _factory, _aliases) in PLUGGED_SCREENS.items():
+    SCREEN_TITLES[_key] = _title
+    for _name in (_key, *_aliases):
+        SCREEN_ALIASES.setdefault(_name, _key)
 
 
 def tui_actor() -> Actor:
@@ -186,9 +208,16 @@ class CertctlApp(App[int]):
         self._refresh_screens(live=False)
 
     # ------------------------------------------------------------------ navigation
-    def open_screen(self, key: str, *, flt: CertificateFilter | None = None, title: str | None = None) -> None:
+    def open_screen(
+        self,
+        key: str,
+        *,
+        flt: CertificateFilter | None = None,
+        title: str | None = None,
+        job_state: JobStatus | None = None,
+    ) -> None:
         """Go to a top-level screen: the dashboard stays at the bottom, the target on top of it."""
-        from certctl_tui.screens import audit, certificates, config
+        from certctl_tui.screens import audit, certificates, config, jobs
 
         while len(self.screen_stack) > 1:
             self.pop_screen()
@@ -202,6 +231,8 @@ class CertctlApp(App[int]):
             "teams": config.TeamsScreen,
             "policies": config.PoliciesScreen,
             "audit": audit.AuditScreen,
+            "jobs": lambda: jobs.JobsScreen(state=job_state),
+            **{name: entry[1] for name, entry in PLUGGED_SCREENS.items()},
         }
         self.push_screen(factories[key]())
 
@@ -209,7 +240,26 @@ class CertctlApp(App[int]):
         self.open_screen(key)
 
     def action_command_bar(self) -> None:
-        names = ["certs", "issuers", "profiles", "owners", "teams", "policies", "audit", "dashboard", "q"]
+        names = [
+            "certs",
+            "jobs",
+            "agents",
+            "groups",
+            "targets",
+            "discovery",
+            "scan-targets",
+            "notifications",
+            "rules",
+            "violations",
+            "issuers",
+            "profiles",
+            "owners",
+            "teams",
+            "policies",
+            "audit",
+            "dashboard",
+            "q",
+        ]
 
         def go(value: str | None) -> None:
             if not value:

@@ -8,7 +8,7 @@ GLOBAL_HELP = """
 ## Everywhere
 | key | does |
 |---|---|
-| `:` | jump to a screen: `:certs` `:issuers` `:profiles` `:owners` `:teams` `:policies` `:audit` `:dashboard` |
+| `:` | jump to a screen by name, e.g. `:certs` `:jobs` `:agents` `:targets` `:discovery` `:audit` (the bar lists all) |
 | `ctrl+p` | command palette: every screen and action, and themes |
 | `?` | show or hide the keys panel |
 | `f1` | this help |

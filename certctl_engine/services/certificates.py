@@ -3,6 +3,11 @@
 Lists page by keyset (the last row's sort value and id) over indexes that start with the
 filter column and end with ``(sort column, id)``, so a page costs the same at row 50 and
 at row 99,950, and a 100,000-certificate inventory never needs to be read whole.
+
+Sorting by issuer or owner orders by the referenced object's *name*, which no index of the
+inventory holds. Issuers and owners number in the tens, so those lists walk them in name
+order and page through each one's certificates on the ``(issuer|owner, expires_at, id)``
+indexes; the cursor names the group and the last row in it.
 """
 
 from __future__ import annotations
@@ -33,7 +38,13 @@ from certctl_engine.services.new_version import NewVersion
 from certctl_engine.services.paging import check_limit, decode_cursor, encode_cursor
 from certctl_engine.services.policies import CertificateFacts, PolicyService
 from certctl_engine.services.renewal_policies import RenewalPolicyService
-from certctl_engine.services.validation import optional_id, parse_enum, require_tags, require_text
+from certctl_engine.services.validation import (
+    is_storable_text,
+    optional_id,
+    parse_enum,
+    require_tags,
+    require_text,
+)
 from certctl_engine.store.bulk import insert_rows, update_rows
 from certctl_engine.store.fields import UTCDateTimeField
 from certctl_engine.store.migrations import search_text_for
@@ -82,6 +93,28 @@ _SORT_COLUMNS: dict[CertificateSortField, peewee.Field] = {
 }
 _TIME_SORTS = {CertificateSortField.EXPIRES_AT, CertificateSortField.CREATED_AT, CertificateSortField.UPDATED_AT}
 
+# Sorts by the name of a referenced object: sort value -> (the certificate's reference, the id and name
+# of the referenced table). Certificates without an owner come after every owner (first when descending).
+_REFERENCE_SORTS: dict[str, tuple[peewee.ForeignKeyField, peewee.Field, peewee.Field]] = {
+    "issuer": (CertificateModel.issuer, IssuerModel.id, IssuerModel.name),
+    "owner": (CertificateModel.owner, OwnerModel.id, OwnerModel.name),
+}
+SORT_FIELDS: tuple[str, ...] = tuple(dict.fromkeys((*(f.value for f in CertificateSortField), *_REFERENCE_SORTS)))
+"""Every sort the inventory list takes: the CertificateSortField values, then ``issuer`` and ``owner``."""
+
+# A group of the reference sorts: (no reference?, name folded, name, id), in ascending order.
+_GroupKey = tuple[bool, str, str, str]
+
+
+def _group_key(ref_id: str | None, name: str) -> _GroupKey:
+    if ref_id is None:
+        return (True, "", "", "")
+    return (False, name.casefold(), name, ref_id)
+
+
+def _sort_value(sort: CertificateSortField | str) -> str:
+    return sort.value if isinstance(sort, CertificateSortField) else str(sort)
+
 
 def normalize_sans(values: Iterable[str]) -> tuple[str, ...]:
     """SANs trimmed, lower-cased (except URIs), de-duplicated, order kept; obviously bad ones refused."""
@@ -92,7 +125,7 @@ def normalize_sans(values: Iterable[str]) -> tuple[str, ...]:
         value = raw.strip()
         if not value:
             continue
-        if len(value) > 512 or any(ch.isspace() or ord(ch) < 32 for ch in value):
+        if len(value) > 512 or any(ch.isspace() or ord(ch) < 32 for ch in value) or not is_storable_text(value):
             raise InvalidInput(f"SAN '{value[:80]}' is not a valid name (too long or contains spaces)", field="sans")
         if "://" not in value:
             value = value.lower()
@@ -215,8 +248,16 @@ class CertificateService:
                 (CertificateModel.expires_at >= now)
                 & (CertificateModel.expires_at <= now + timedelta(days=flt.expiring_within_days))
             )
+        if flt.expiring_after_days is not None:
+            if flt.expiring_after_days < 0 or flt.expiring_after_days > 36_500:
+                raise InvalidInput("expiring_after_days must be between 0 and 36500", field="expiring_after_days")
+            query = query.where(CertificateModel.expires_at > now + timedelta(days=flt.expiring_after_days))
         if flt.query:
-            needle = flt.query.strip().lower()
+            # A leading "!" inverts the text filter: certificates whose name, CN and SANs do not
+            # contain the rest (the dashboards' filter convention; no name or SAN starts with "!").
+            text = flt.query.strip()
+            inverted = text.startswith("!")
+            needle = (text[1:] if inverted else text).strip().lower()
             if len(needle) > 255:
                 raise InvalidInput("the search text is longer than 255 characters", field="query")
             if needle:
@@ -225,7 +266,7 @@ class CertificateService:
                     peewee.NodeList(
                         (
                             CertificateModel.search_text,
-                            peewee.SQL("LIKE"),
+                            peewee.SQL("NOT LIKE" if inverted else "LIKE"),
                             peewee.Value(f"%{escaped}%"),
                             peewee.SQL("ESCAPE '!'"),
                         )
@@ -243,11 +284,24 @@ class CertificateService:
         cursor: str | None = None,
         with_total: bool = False,
     ) -> Page[Certificate]:
-        """One page of the inventory, filtered and sorted; pass ``next_cursor`` back for the next."""
+        """One page of the inventory, filtered and sorted; pass ``next_cursor`` back for the next.
+
+        ``sort`` is a ``CertificateSortField`` value, or ``issuer`` / ``owner`` to sort by the
+        issuer's or owner's name (then expiry, then id): ``SORT_FIELDS`` lists them all.
+        """
         flt = flt or CertificateFilter()
-        sort_field = parse_enum(CertificateSortField, sort, "sort field", field="sort")
         sort_order = parse_enum(SortOrder, order, "sort order", field="order")
         size = check_limit(limit)
+        if _sort_value(sort) in _REFERENCE_SORTS:
+            base = self._filtered(flt)
+            items, next_cursor = self._list_by_reference(base, _sort_value(sort), sort_order, size, cursor)
+            return Page(tuple(self._to_domain(items)), next_cursor, base.count() if with_total else None)
+        try:
+            sort_field = parse_enum(CertificateSortField, sort, "sort field", field="sort")
+        except InvalidInput:
+            raise InvalidInput(
+                f"unknown sort field '{_sort_value(sort)}'; expected one of: {', '.join(SORT_FIELDS)}", field="sort"
+            ) from None
         column = _SORT_COLUMNS[sort_field]
         base = self._filtered(flt)
         query = base
@@ -281,6 +335,68 @@ class CertificateService:
             )
         total = base.count() if with_total else None
         return Page(tuple(self._to_domain(rows)), next_cursor, total)
+
+    def _list_by_reference(
+        self, base: peewee.ModelSelect, sort: str, order: SortOrder, size: int, cursor: str | None
+    ) -> tuple[list[CertificateModel], str | None]:
+        """One page sorted by the referenced object's name, then expiry and id; see the module docstring."""
+        reference, id_field, name_field = _REFERENCE_SORTS[sort]
+        named = name_field.model.select(id_field, name_field).tuples()
+        groups = sorted(_group_key(ref_id, name) for ref_id, name in named)
+        if reference.null:
+            groups.append(_group_key(None, ""))
+        descending = order is SortOrder.DESC
+        if descending:
+            groups.reverse()
+        start, bound = 0, None
+        if cursor:
+            position = decode_cursor("certs", cursor)
+            if position.get("s") != sort or position.get("o") != order.value:
+                raise InvalidInput(
+                    "this cursor belongs to a different sort; start again without a cursor", field="cursor"
+                )
+            raw_group, value, last_id = position.get("g"), position.get("v"), position.get("id")
+            if (
+                not isinstance(raw_group, list)
+                or len(raw_group) != 4
+                or not isinstance(value, str)
+                or not isinstance(last_id, str)
+            ):
+                raise InvalidInput("invalid cursor for the certificate list", field="cursor")
+            group: _GroupKey = (bool(raw_group[0]), str(raw_group[1]), str(raw_group[2]), str(raw_group[3]))
+            # The first group at or after the cursor's, in the walking order (it may have been renamed or deleted).
+            start = next((i for i, g in enumerate(groups) if (g <= group if descending else g >= group)), len(groups))
+            if start < len(groups) and groups[start] == group:
+                bound = peewee.Tuple(value, last_id)
+        key = peewee.Tuple(CertificateModel.expires_at, CertificateModel.id)
+        ordering = (
+            (CertificateModel.expires_at.desc(), CertificateModel.id.desc())
+            if descending
+            else (CertificateModel.expires_at.asc(), CertificateModel.id.asc())
+        )
+        rows: list[tuple[_GroupKey, CertificateModel]] = []
+        for index in range(start, len(groups)):
+            group_key = groups[index]
+            query = base.where(reference.is_null() if group_key[0] else reference == group_key[3])
+            if index == start and bound is not None:
+                query = query.where(key < bound if descending else key > bound)
+            rows.extend((group_key, row) for row in query.order_by(*ordering).limit(size + 1 - len(rows)))
+            if len(rows) > size:
+                break
+        next_cursor = None
+        if len(rows) > size:
+            last_group, last = rows[size - 1]
+            next_cursor = encode_cursor(
+                "certs",
+                {
+                    "s": sort,
+                    "o": order.value,
+                    "g": list(last_group),
+                    "v": UTCDateTimeField().db_value(last.expires_at),
+                    "id": last.id,
+                },
+            )
+        return [row for _group, row in rows[:size]], next_cursor
 
     def count(self, flt: CertificateFilter | None = None) -> int:
         return self._filtered(flt or CertificateFilter()).count()

@@ -1,5 +1,9 @@
 """One certificate: subject, SANs, key, validity with life used, chain, versions, history.
 
+Each version is read closely through the engine's inspection (key usage, EKUs, key,
+constraints, chain) for the panel beside the versions table; two versions marked with
+``space`` are compared field by field with ``d``.
+
 Actions: renew, revoke (reason, then a confirmation naming the certificate, default No),
 export (PEM files or PKCS#12, passphrase and path asked), archive, edit owner/team/profile.
 """
@@ -8,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 from rich.text import Text
@@ -25,12 +29,16 @@ from certctl_engine.domain import (
     Profile,
     RevocationReason,
 )
-from certctl_engine.errors import InvalidInput
+from certctl_engine.errors import CertctlError, InvalidInput
 from certctl_tui.format import day, expires_in, life_used, stamp, status_text
 from certctl_tui.screens.base import CertctlScreen, PaletteCommand
 from certctl_tui.screens.certificates import References, load_references
 from certctl_tui.widgets.confirm import ConfirmDialog
 from certctl_tui.widgets.form import Field, FormScreen
+from certctl_tui.widgets.version_diff import VersionDiffScreen
+
+if TYPE_CHECKING:
+    from certctl_engine.services.inspection import FieldChange, VersionInspection
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,8 @@ class DetailData:
     refs: References
     profile: Profile | None
     last_failure: AuditEvent | None
+    #: Version id -> its inspection, or the engine's message when the stored PEM cannot be read.
+    inspections: dict[str, VersionInspection | str]
 
 
 FAILURE_ACTIONS = ("renewal_job_failed", "issuance_job_failed", "deployment_job_failed")
@@ -63,6 +73,45 @@ def last_failure(engine: Any, cert_id: str) -> AuditEvent | None:
 
 def _chain_length(pem_chain: str) -> int:
     return pem_chain.count("-----BEGIN CERTIFICATE-----")
+
+
+def inspect_versions(engine: Any, versions: list[CertificateVersion]) -> dict[str, VersionInspection | str]:
+    """Every version read closely; one unreadable version does not hide the others."""
+    result: dict[str, VersionInspection | str] = {}
+    for version in versions:
+        try:
+            result[version.id] = engine.inspection.inspect_version(version.id)
+        except CertctlError as exc:
+            result[version.id] = str(exc)
+    return result
+
+
+def _cut(value: str, width: int) -> str:
+    return value if len(value) <= width else value[: width - 1] + "…"
+
+
+def version_rows(inspection: VersionInspection) -> list[tuple[str, Any]]:
+    """The inspection panel of one version: usages, key, constraints, issuer and chain."""
+    leaf, version = inspection.leaf, inspection.version
+    ca = f"yes, path length {leaf.path_length}" if leaf.is_ca and leaf.path_length is not None else "yes"
+    chain = " → ".join(c.subject_cn or c.subject_dn for c in inspection.chain) or "none stored"
+    return [
+        ("Serial", leaf.serial_hex),
+        ("Key", f"{leaf.key_algorithm.value} {leaf.key_size}"),
+        ("Signature", leaf.signature_algorithm),
+        ("Key usage", ", ".join(leaf.key_usage) or "-"),
+        ("EKUs", ", ".join(leaf.ekus) or "-"),
+        ("CA", ca if leaf.is_ca else "no"),
+        ("Key id", _cut(leaf.subject_key_id or "-", 32)),
+        ("Private key", "held by certctl" if version.has_private_key else "stays with the requester"),
+        ("Issued by", leaf.issuer_cn or leaf.issuer_dn),
+        ("Chain", chain),
+    ]
+
+
+def diff_order(a: CertificateVersion, b: CertificateVersion) -> tuple[CertificateVersion, CertificateVersion]:
+    """The older version first: a diff reads from what was to what is."""
+    return (a, b) if (a.not_before, a.created_at) <= (b.not_before, b.created_at) else (b, a)
 
 
 def _kv(rows: list[tuple[str, Any]]) -> Table:
@@ -89,7 +138,12 @@ of the current version's life is used), chain, versions and the audit history.
 | `e` | export as PEM files or PKCS#12 to a path |
 | `a` | archive (confirm) |
 | `o` | edit owner, team and profile |
+| `space` | mark a version (two at most) to compare |
+| `d` | compare the two marked versions (or the marked one and the highlighted one) |
 | `esc` | back to the list |
+
+The panel beside the versions shows the highlighted version: key usage, EKUs, key,
+signature, CA constraint, key identifier, issuer and chain.
 """
 
     BINDINGS = [
@@ -98,12 +152,19 @@ of the current version's life is used), chain, versions and the audit history.
         Binding("e", "export", "Export", id="cert.export", tooltip="Export as PEM or PKCS#12 to a path"),
         Binding("a", "archive", "Archive", id="cert.archive", tooltip="Archive: leave the active inventory"),
         Binding("o", "edit", "Ownership", id="cert.edit", tooltip="Edit owner, team and profile"),
+        # Named in the versions box title; the footer has no room left for them.
+        Binding(
+            "space", "mark_version", "Mark", show=False, id="cert.mark_version", tooltip="Mark a version to compare"
+        ),
+        Binding("d", "diff", "Diff", show=False, id="cert.diff", tooltip="Compare the two marked versions"),
     ]
 
     def __init__(self, cert_id: str) -> None:
         super().__init__()
         self.cert_id = cert_id
         self.data: DetailData | None = None
+        #: Version ids marked for comparison, in marking order (two at most).
+        self.marked_versions: list[str] = []
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -116,9 +177,11 @@ of the current version's life is used), chain, versions and the audit history.
                     yield ProgressBar(total=100, show_eta=False, id="life")
                     yield Static("", id="detail-key")
             yield Static("", id="detail-error", classes="box")
-            with Vertical(classes="box", id="versions-box") as versions:
-                versions.border_title = "Versions (newest first)"
-                yield DataTable(id="versions", cursor_type="row")
+            with Horizontal(id="versions-row"):
+                with Vertical(classes="box", id="versions-box") as versions:
+                    versions.border_title = "Versions (newest first) · space marks, d compares"
+                    yield DataTable(id="versions", cursor_type="row")
+                yield Static("", id="version-info", classes="box")
             with Vertical(classes="box", id="history-box") as history:
                 history.border_title = "Audit history"
                 yield DataTable(id="history", cursor_type="row")
@@ -131,13 +194,12 @@ of the current version's life is used), chain, versions and the audit history.
         # Fixed widths (the cells are cut to them below): auto-sized columns are sized on a later
         # refresh, so a screen drawn right after the rows arrive could show them header-wide.
         for label, key, width in (
+            ("", "mark", 1),
             ("", "current", 1),
-            ("Serial", "serial", 20),
+            ("Serial", "serial", 16),
             ("Not before", "nb", 10),
             ("Not after", "na", 10),
-            ("Key", "key", 11),
-            ("Issuer", "issuer", 28),
-            ("SHA-256", "fp", 17),
+            ("Key", "key", 10),
         ):
             versions.add_column(label, key=key, width=width)
         history = self.query_one("#history", DataTable)
@@ -157,13 +219,15 @@ of the current version's life is used), chain, versions and the audit history.
         def load() -> DetailData:
             cert = engine.certificates.get(cert_id)
             profile = engine.profiles.get(cert.certificate_profile_id) if cert.certificate_profile_id else None
+            versions = engine.certificates.list_versions(cert_id)
             return DetailData(
                 cert=cert,
-                versions=engine.certificates.list_versions(cert_id),
+                versions=versions,
                 events=engine.audit.list(resource_type="certificate", resource_id=cert_id, limit=30).items,
                 refs=load_references(engine),
                 profile=profile,
                 last_failure=last_failure(engine, cert_id),
+                inspections=inspect_versions(engine, versions),
             )
 
         self.engine_work(load, self._show, title="Certificate", group="load", exclusive=True)
@@ -232,24 +296,114 @@ of the current version's life is used), chain, versions and the audit history.
             else:
                 error.update(Text("none recorded", style="dim"))
         versions = self.query_one("#versions", DataTable)
+        keep = self.highlighted_version()
+        known = {v.id for v in data.versions}
+        self.marked_versions = [v for v in self.marked_versions if v in known]
         versions.clear()
         for version in data.versions:
             versions.add_row(
+                self._mark_cell(version.id),
                 Text("●", style="green") if version.id == cert.current_version_id else " ",
-                version.serial_number[:20],
+                version.serial_number[:16],
                 day(version.not_before),
                 day(version.not_after),
                 f"{version.key_algorithm.value if version.key_algorithm else '?'} {version.key_size}",
-                version.issuer_dn[:28],
-                version.fingerprint_sha256[:16] + "…",
                 key=version.id,
             )
+        if keep is not None and keep in known:
+            versions.move_cursor(row=versions.get_row_index(keep), scroll=False)
+        self._show_version(self.highlighted_version())
         history = self.query_one("#history", DataTable)
         history.clear()
         for event in data.events:
             details = ", ".join(f"{k}={v}" for k, v in event.details.items() if not isinstance(v, (dict, list)))
             history.add_row(stamp(event.timestamp), event.actor, event.action, details[:60], key=event.id)
         self.capp.mark_loaded()
+
+    # ------------------------------------------------------------------ versions
+    def _mark_cell(self, version_id: str) -> Text | str:
+        if version_id not in self.marked_versions:
+            return " "
+        return Text(str(self.marked_versions.index(version_id) + 1), style="bold magenta")
+
+    def highlighted_version(self) -> str | None:
+        table = self.query_one("#versions", DataTable)
+        if table.row_count == 0:
+            return None
+        try:
+            return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        except Exception:
+            return None
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == "versions":
+            self._show_version(event.row_key.value)
+
+    def _show_version(self, version_id: str | None) -> None:
+        panel = self.query_one("#version-info", Static)
+        data = self.data
+        if data is None or version_id is None:
+            panel.border_title = "Version"
+            panel.update(Text("no version issued yet", style="dim"))
+            return
+        version = next((v for v in data.versions if v.id == version_id), None)
+        current = " (current)" if data.cert.current_version_id == version_id else ""
+        serial = version.serial_number[:16] if version else version_id
+        panel.border_title = f"Version {serial}…{current}"
+        inspection = data.inspections.get(version_id)
+        if inspection is None or isinstance(inspection, str):
+            panel.update(Text(f"cannot read this version: {inspection or 'not loaded'}", style="red"))
+        else:
+            panel.update(_kv(version_rows(inspection)))
+
+    def action_mark_version(self) -> None:
+        version_id = self.highlighted_version()
+        if version_id is None:
+            return
+        if version_id in self.marked_versions:
+            self.marked_versions.remove(version_id)
+        else:
+            self.marked_versions = [*self.marked_versions, version_id][-2:]
+        table = self.query_one("#versions", DataTable)
+        for row_key in table.rows:
+            table.update_cell(row_key, "mark", self._mark_cell(str(row_key.value)))
+
+    def diff_pair(self) -> tuple[str, str] | None:
+        """The two versions to compare: both marked, or the marked one and the highlighted one."""
+        marked = self.marked_versions
+        if len(marked) == 2:
+            return marked[0], marked[1]
+        highlighted = self.highlighted_version()
+        if len(marked) == 1 and highlighted is not None and highlighted != marked[0]:
+            return marked[0], highlighted
+        return None
+
+    def action_diff(self) -> None:
+        pair = self.diff_pair()
+        if self.data is None or pair is None:
+            self.app.notify(
+                "mark two versions with space (or mark one and highlight the other), then press d",
+                title="Compare versions",
+                severity="warning",
+                markup=False,
+            )
+            return
+        by_id = {v.id: v for v in self.data.versions}
+        older, newer = diff_order(by_id[pair[0]], by_id[pair[1]])
+        engine, name = self.capp.engine, self.data.cert.name
+
+        def show(changes: list[FieldChange]) -> None:
+            self.app.push_screen(
+                VersionDiffScreen(
+                    f"{name}: {older.serial_number[:16]}… ({day(older.not_before)}) → "
+                    f"{newer.serial_number[:16]}… ({day(newer.not_before)})",
+                    changes,
+                    f"Before ({older.serial_number[:8]}…)",
+                    f"After ({newer.serial_number[:8]}…)",
+                )
+            )
+
+        self.engine_work(lambda: engine.inspection.diff_versions(older.id, newer.id), show, title="Compare versions")
 
     # ------------------------------------------------------------------ actions
     def cert_label(self) -> str:
@@ -394,6 +548,8 @@ of the current version's life is used), chain, versions and the audit history.
             PaletteCommand("Export this certificate", "PEM files or PKCS#12 (e)", self.action_export, True),
             PaletteCommand("Archive this certificate", "Leave the active inventory (a)", self.action_archive, True),
             PaletteCommand("Edit ownership", "Owner, team and profile (o)", self.action_edit, True),
+            PaletteCommand("Mark version", "Mark the highlighted version to compare (space)", self.action_mark_version),
+            PaletteCommand("Compare versions", "Field by field, the two marked versions (d)", self.action_diff),
         ]
 
 

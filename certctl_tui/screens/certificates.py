@@ -45,22 +45,38 @@ STATUS_CHOICES: list[tuple[CertificateStatus, ...]] = [
     (CertificateStatus.REVOKED,),
     (CertificateStatus.ARCHIVED,),
 ]
-EXPIRY_CHOICES: list[int | None] = [None, 7, 30, 90]
+ExpiryRange = tuple[int | None, int]
+"""(more than this many days left, or None; at most this many days left): the dashboard's buckets."""
+EXPIRY_CHOICES: list[ExpiryRange | None] = [None, (None, 7), (7, 30), (30, 90)]
 
-# sort key -> (field, header label of the sorted column)
-SORT_KEYS: dict[str, CertificateSortField] = {
-    "C": CertificateSortField.COMMON_NAME,
-    "N": CertificateSortField.NAME,
-    "E": CertificateSortField.EXPIRES_AT,
-    "S": CertificateSortField.STATUS,
-    "U": CertificateSortField.UPDATED_AT,
-    "A": CertificateSortField.CREATED_AT,
+
+def expiry_text(expiry: ExpiryRange | None) -> str:
+    """How the info line names an expiry filter: "expiring within 7d", "expiring in 8-30d"."""
+    if expiry is None:
+        return "any expiry"
+    after, within = expiry
+    return f"expiring within {within}d" if after is None else f"expiring in {after + 1}-{within}d"
+
+
+# shift+letter -> the engine's sort (a CertificateSortField value, or "issuer" / "owner": by their names)
+SORT_KEYS: dict[str, str] = {
+    "C": CertificateSortField.COMMON_NAME.value,
+    "N": CertificateSortField.NAME.value,
+    "E": CertificateSortField.EXPIRES_AT.value,
+    "S": CertificateSortField.STATUS.value,
+    "I": "issuer",
+    "O": "owner",
+    "U": CertificateSortField.UPDATED_AT.value,
+    "A": CertificateSortField.CREATED_AT.value,
 }
-SORT_COLUMN = {
-    CertificateSortField.COMMON_NAME: "cn",
-    CertificateSortField.NAME: "cn",
-    CertificateSortField.EXPIRES_AT: "expires",
-    CertificateSortField.STATUS: "status",
+# sort -> the column whose header shows the arrow
+SORT_COLUMN: dict[str, str] = {
+    CertificateSortField.COMMON_NAME.value: "cn",
+    CertificateSortField.NAME.value: "cn",
+    CertificateSortField.EXPIRES_AT.value: "expires",
+    CertificateSortField.STATUS.value: "status",
+    "issuer": "issuer",
+    "owner": "owner",
 }
 
 COLUMNS: list[tuple[str, str, int]] = [
@@ -116,9 +132,10 @@ The inventory, loaded a page at a time from the store (it stays instant at 100,0
 | key | does |
 |---|---|
 | `/` | filter as you type over common name, SANs and name; `enter` back to the table, `esc` clears |
+| `!` | first in the filter, inverts it: `!staging` shows what does not match `staging` |
 | `t` | cycle the status filter |
-| `w` | cycle the expiry window: 7, 30, 90 days |
-| `C` `N` `E` `S` `U` `A` | sort by common name, name, expiry, status, updated, added (again: reverse) |
+| `w` | cycle the expiry window: 0-7, 8-30, 31-90 days left (the dashboard's buckets) |
+| `C` `N` `E` `S` `I` `O` `U` `A` | sort by CN, name, expiry, status, issuer, owner, updated, added (again: reverse) |
 | `space` | mark the row; `r` renews the marked rows (or the current one) |
 | `enter` | open the certificate |
 
@@ -126,20 +143,28 @@ Colours: red expires within 7 days (or expired/failed), yellow within 30, green 
 """
 
     BINDINGS = [
-        Binding("slash", "filter", "Filter", id="certs.filter", tooltip="Filter as you type over CN, SANs, name"),
+        Binding(
+            "slash",
+            "filter",
+            "Filter",
+            id="certs.filter",
+            tooltip="Filter as you type over CN, SANs, name; a leading ! inverts",
+        ),
         Binding("t", "cycle_status", "Status", id="certs.status", tooltip="Cycle the status filter"),
-        Binding("w", "cycle_expiry", "Window", id="certs.expiry", tooltip="Cycle the expiry window: 7/30/90 days"),
+        Binding(
+            "w", "cycle_expiry", "Window", id="certs.expiry", tooltip="Cycle the expiry window: 0-7 / 8-30 / 31-90 days"
+        ),
         Binding("space", "mark", "Mark", id="certs.mark", tooltip="Mark or unmark the row for bulk renewal"),
         Binding("r", "renew_marked", "Renew", id="certs.renew", tooltip="Renew the marked rows (or this one)"),
         Binding("q", "quit_list", "Quit", id="certs.quit", tooltip="Quit certctl"),
         *[
             Binding(
                 key,
-                f"sort('{fld.value}')",
-                f"Sort {fld.value}",
+                f"sort('{fld}')",
+                f"Sort {fld}",
                 show=False,
-                id=f"certs.sort.{fld.value}",
-                tooltip=f"Sort by {fld.value.replace('_', ' ')}; again to reverse",
+                id=f"certs.sort.{fld}",
+                tooltip=f"Sort by {fld.replace('_', ' ')}; again to reverse",
             )
             for key, fld in SORT_KEYS.items()
         ],
@@ -148,11 +173,13 @@ Colours: red expires within 7 days (or expired/failed), yellow within 30, green 
     def __init__(self, *, flt: CertificateFilter | None = None, title: str | None = None) -> None:
         super().__init__()
         base = flt or CertificateFilter()
-        self.base_filter = replace(base, statuses=(), expiring_within_days=None, query=None)
+        self.base_filter = replace(base, statuses=(), expiring_within_days=None, expiring_after_days=None, query=None)
         self.statuses: tuple[CertificateStatus, ...] = base.statuses
-        self.expiring_within: int | None = base.expiring_within_days
+        self.expiry: ExpiryRange | None = (
+            (base.expiring_after_days, base.expiring_within_days) if base.expiring_within_days is not None else None
+        )
         self.query_text = base.query or ""
-        self.sort = CertificateSortField.EXPIRES_AT
+        self.sort: str = CertificateSortField.EXPIRES_AT.value
         self.order = SortOrder.ASC
         self.list_title = title
         self.refs = References()
@@ -172,7 +199,7 @@ Colours: red expires within 7 days (or expired/failed), yellow within 30, green 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Input(self.query_text, placeholder="filter: common name, SAN or name", id="filter")
+        yield Input(self.query_text, placeholder="filter: common name, SAN or name (!text: not matching)", id="filter")
         yield Static("", id="cert-info", markup=False)
         yield PagedTable(id="certs", cursor_type="row", zebra_stripes=True)
         yield Footer()
@@ -195,7 +222,8 @@ Colours: red expires within 7 days (or expired/failed), yellow within 30, green 
         return replace(
             self.base_filter,
             statuses=self.statuses,
-            expiring_within_days=self.expiring_within,
+            expiring_within_days=self.expiry[1] if self.expiry else None,
+            expiring_after_days=self.expiry[0] if self.expiry else None,
             query=self.query_text or None,
         )
 
@@ -402,11 +430,13 @@ Colours: red expires within 7 days (or expired/failed), yellow within 30, green 
         parts: list[str] = []
         if self.list_title:
             parts.append(self.list_title)
-        if self.query_text:
+        if self.query_text.startswith("!") and self.query_text[1:].strip():
+            parts.append(f"not matching '{self.query_text[1:].strip()}'")
+        elif self.query_text and not self.query_text.startswith("!"):
             parts.append(f"filter '{self.query_text}'")
         parts.append("status " + ("+".join(s.value for s in self.statuses) if self.statuses else "any"))
-        parts.append(f"expiring within {self.expiring_within}d" if self.expiring_within else "any expiry")
-        parts.append(f"sort {self.sort.value} {'asc' if self.order is SortOrder.ASC else 'desc'}")
+        parts.append(expiry_text(self.expiry))
+        parts.append(f"sort {self.sort} {'asc' if self.order is SortOrder.ASC else 'desc'}")
         shown = self.table.row_count if self.is_mounted else 0
         if self.total is not None:
             parts.append(f"{self.total} certificates ({shown} loaded)")
@@ -473,18 +503,19 @@ Colours: red expires within 7 days (or expired/failed), yellow within 30, green 
 
     def action_cycle_expiry(self) -> None:
         try:
-            index = EXPIRY_CHOICES.index(self.expiring_within)
+            index = EXPIRY_CHOICES.index(self.expiry)
         except ValueError:
             index = 0
-        self.expiring_within = EXPIRY_CHOICES[(index + 1) % len(EXPIRY_CHOICES)]
+        self.expiry = EXPIRY_CHOICES[(index + 1) % len(EXPIRY_CHOICES)]
         self.reload()
 
     def action_sort(self, value: str) -> None:
-        field_ = CertificateSortField(value)
-        if field_ is self.sort:
+        if value not in SORT_KEYS.values():
+            return
+        if value == self.sort:
             self.order = SortOrder.DESC if self.order is SortOrder.ASC else SortOrder.ASC
         else:
-            self.sort, self.order = field_, SortOrder.ASC
+            self.sort, self.order = value, SortOrder.ASC
         self._update_headers()
         self.reload()
 
@@ -562,12 +593,12 @@ Colours: red expires within 7 days (or expired/failed), yellow within 30, green 
         return [
             PaletteCommand("Filter certificates", "Filter as you type (/)", self.action_filter),
             PaletteCommand("Cycle status filter", "All, Active, Expiring, ... (t)", self.action_cycle_status),
-            PaletteCommand("Cycle expiry window", "Any, 7, 30, 90 days (w)", self.action_cycle_expiry),
+            PaletteCommand("Cycle expiry window", "Any, 0-7, 8-30, 31-90 days (w)", self.action_cycle_expiry),
             *[
                 PaletteCommand(
-                    f"Sort by {f.value.replace('_', ' ')}",
+                    f"Sort by {f.replace('_', ' ')}",
                     f"Sort the inventory ({k})",
-                    lambda f=f: self.action_sort(f.value),
+                    lambda f=f: self.action_sort(f),
                 )
                 for k, f in SORT_KEYS.items()
             ],

@@ -22,18 +22,19 @@ from textual.widgets import DataTable, Footer, Header, Label, Static
 from certctl_engine.domain import (
     ExtendedKeyUsage,
     Issuer,
-    IssuerType,
+    IssuerCheck,
     KeyAlgorithm,
     Owner,
     Profile,
     RenewalPolicy,
     Team,
 )
-from certctl_engine.errors import InvalidInput
+from certctl_engine.errors import CertctlError, InvalidInput
 from certctl_tui.format import stamp
 from certctl_tui.screens.base import CertctlScreen, PaletteCommand
 from certctl_tui.widgets.confirm import ConfirmDialog
 from certctl_tui.widgets.form import Field, FormScreen
+from certctl_tui.widgets.issuer_form import IssuerFormScreen, check_text
 
 
 class DetailView(ModalScreen[None]):
@@ -145,11 +146,14 @@ class ResourceListScreen(CertctlScreen):
             table.move_cursor(row=table.get_row_index(keep.id), scroll=False)
         elif table.row_count:
             table.move_cursor(row=min(row, table.row_count - 1))
-        self.query_one("#config-info", Static).update(
-            f"{self.SCREEN_NAME}: {len(items)} · enter details"
-            + ("" if self.capp.read_only else " · n new · e edit · d delete")
-        )
+        self.query_one("#config-info", Static).update(self.info_text(len(items)))
         self.capp.mark_loaded()
+
+    def info_text(self, count: int) -> str:
+        """The line above the table: how many, and the keys that act on them."""
+        return f"{self.SCREEN_NAME}: {count} · enter details" + (
+            "" if self.capp.read_only else " · n new · e edit · d delete"
+        )
 
     def highlighted(self) -> Any | None:
         table = self.query_one(DataTable)
@@ -241,19 +245,54 @@ def _changes(item: Any, values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _parse_json(text: str, field: str) -> dict[str, Any]:
-    if not text.strip():
-        return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"not valid JSON: {exc.msg} at character {exc.pos}", field=field) from None
-    if not isinstance(value, dict):
-        raise InvalidInput("the configuration must be a JSON object", field=field)
-    return value
-
-
 # ---------------------------------------------------------------------- issuers
+class IssuerDetailView(DetailView):
+    """An issuer's fields, and ``t`` to test its connection without leaving the detail."""
+
+    BINDINGS = [
+        Binding(
+            "t",
+            "test_connection",
+            "Test connection",
+            id="issuers.detail_test",
+            tooltip="Reach the issuer's CA and show what works or precisely what does not",
+        )
+    ]
+
+    def __init__(
+        self, title: str, rows: list[tuple[str, str]], issuer_id: str, test: Callable[[str], IssuerCheck]
+    ) -> None:
+        super().__init__(title, rows)
+        self._issuer_id = issuer_id
+        self._test = test
+
+    DEFAULT_CSS = """
+    IssuerDetailView .detail-dialog VerticalScroll { height: auto; max-height: 28; }
+    IssuerDetailView #issuer-test-result { height: auto; margin-top: 1; color: $text-muted; }
+    """
+
+    def on_mount(self) -> None:
+        hint = "" if getattr(self.app, "read_only", False) else "t tests the connection to the CA"
+        self.query_one(".detail-dialog").mount(Static(hint, id="issuer-test-result", markup=False))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return not (action == "test_connection" and getattr(self.app, "read_only", False))
+
+    def action_test_connection(self) -> None:
+        line = self.query_one("#issuer-test-result", Static)
+        line.update("Testing the connection…")
+        self.run_worker(self._run_test(), group="issuer-test", exclusive=True, exit_on_error=False)
+
+    async def _run_test(self) -> None:
+        line = self.query_one("#issuer-test-result", Static)
+        try:
+            check = await self.app.calls.run(self._test, self._issuer_id)  # type: ignore[attr-defined]
+        except CertctlError as exc:
+            line.update(Text(f"failed: {exc}", style="bold red"))
+            return
+        line.update(Text(check_text(check), style="bold green" if check.ok else "bold red"))
+
+
 class IssuersScreen(ResourceListScreen):
     SCREEN_NAME = "Issuers"
     RESOURCE = "issuer"
@@ -265,6 +304,28 @@ class IssuersScreen(ResourceListScreen):
         ("secrets", "Secret fields"),
         ("updated", "Updated"),
     ]
+    MUTATING_ACTIONS = frozenset({"new", "edit", "delete", "test_connection"})
+
+    BINDINGS = [
+        Binding(
+            "t",
+            "test_connection",
+            "Test connection",
+            id="issuers.test",
+            tooltip="Reach the highlighted issuer's CA and show what works or precisely what does not",
+        ),
+    ]
+
+    @property
+    def HELP(self) -> str:  # type: ignore[override]
+        return (
+            "## Issuers\n`enter` shows every field, `n` creates, `e` edits, `d` deletes (asks first), "
+            "`t` tests the connection to the CA (it may register an ACME account, so read-only mode hides it). "
+            "The form shows the chosen type's settings; the engine's message appears next to the field."
+        )
+
+    def info_text(self, count: int) -> str:
+        return super().info_text(count) + ("" if self.capp.read_only else " · t test connection")
 
     def load(self) -> Sequence[Issuer]:
         return self.engine.issuers.list()
@@ -279,47 +340,59 @@ class IssuersScreen(ResourceListScreen):
             stamp(item.updated_at),
         ]
 
-    def fields(self, item: Issuer | None) -> list[Field]:
-        config = {
-            k: v for k, v in (item.config if item else {}).items() if k not in (item.secret_fields if item else ())
-        }
-        return [
-            Field("name", "Name", value=item.name if item else ""),
-            Field(
-                "type",
-                "Type",
-                "select",
-                item.type.value if item else IssuerType.GENERIC_CA.value,
-                [(t.value, t.value) for t in IssuerType],
-                allow_blank=False,
-            ),
-            Field(
-                "config",
-                "Configuration (JSON object; secret fields are kept unless given)",
-                value=json.dumps(config) if config else "",
-                placeholder='{"validity_days": 90}',
-            ),
-            Field("enabled", "Enabled", "bool", item.enabled if item else True),
-        ]
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        event.prevent_default()  # the issuer's own detail, with the connection test, not the generic one
+        item = self.items.get(event.row_key.value or "")
+        if item is not None:
+            self.app.push_screen(IssuerDetailView(f"issuer {item.name}", self.detail_rows(item), item.id, self.test))
+
+    def _form(self, title: str, item: Any | None, save: Callable[[dict[str, Any]], Any]) -> None:
+        def done(result: Issuer | None) -> None:
+            if result is not None:
+                self.capp.toast("Saved", f"issuer '{result.name}' saved")
+                self.refresh_data()
+
+        self.app.push_screen(IssuerFormScreen(title, item, self.create, self.update, self.test), done)
 
     def create(self, values: dict[str, Any]) -> Issuer:
-        config = _parse_json(values.pop("config"), "config")
         return self.engine.issuers.create(
-            values["name"], values["type"], config, actor=self.actor, enabled=values["enabled"]
+            values["name"], values["type"], values["config"], actor=self.actor, enabled=values["enabled"]
         )
 
     def update(self, item: Issuer, values: dict[str, Any]) -> Issuer:
-        config = _parse_json(values.pop("config"), "config")
-        changes = _changes(item, values)
-        visible = {k: v for k, v in item.config.items() if k not in item.secret_fields}
-        if config != visible:
-            changes["config"] = config
+        changes = _changes(item, {k: values[k] for k in ("name", "enabled")})
+        if values["type"] != item.type.value:
+            changes["type"] = values["type"]
+        if values["config"] != item.config:
+            changes["config"] = values["config"]
         if not changes:
             raise InvalidInput("nothing changed")
         return self.engine.issuers.update(item.id, actor=self.actor, **changes)
 
     def delete(self, item: Issuer) -> None:
         self.engine.issuers.delete(item.id, actor=self.actor)
+
+    def test(self, issuer_id: str) -> IssuerCheck:
+        return self.engine.issuance.test_issuer(issuer_id, actor=self.actor)
+
+    def action_test_connection(self) -> None:
+        item = self.highlighted()
+        if item is None:
+            return
+        self.engine_work(lambda: self.test(item.id), lambda check: self._tested(item, check), title="Test connection")
+
+    def _tested(self, item: Issuer, check: IssuerCheck) -> None:
+        title = f"Issuer '{item.name}': connection {'ok' if check.ok else 'failed'}"
+        self.app.notify(check.message, title=title, severity="information" if check.ok else "error", markup=False)
+
+    def palette_commands(self) -> list[PaletteCommand]:
+        return [
+            *super().palette_commands(),
+            PaletteCommand(
+                "Test issuer connection", "Reach the highlighted issuer's CA (t)", self.action_test_connection, True
+            ),
+        ]
 
 
 # ---------------------------------------------------------------------- profiles

@@ -17,6 +17,7 @@ from certctl_engine.domain import (
     CertificateStatus,
     DashboardSummary,
     DayCount,
+    JobStatus,
     JobTrendPoint,
 )
 from certctl_tui.format import STATUS_STYLE, stamp
@@ -155,40 +156,49 @@ move with `tab` / arrow keys and press `enter` (or click). `c` opens all certifi
                     "Expiring 8-30 days",
                     expiry.days_8_30,
                     "yellow",
-                    {"flt": CertificateFilter(expiring_within_days=30), "title": "Expiring within 30 days"},
+                    {
+                        "flt": CertificateFilter(expiring_after_days=7, expiring_within_days=30),
+                        "title": "Expiring in 8-30 days",
+                    },
                 ),
                 StatLine(
                     "d90",
                     "Expiring 31-90 days",
                     expiry.days_31_90,
                     "green",
-                    {"flt": CertificateFilter(expiring_within_days=90), "title": "Expiring within 90 days"},
+                    {
+                        "flt": CertificateFilter(expiring_after_days=30, expiring_within_days=90),
+                        "title": "Expiring in 31-90 days",
+                    },
                 ),
             ]
         )
         self.query_one("#panel-jobs", StatPanel).set_lines(
             [
-                StatLine("completed", "Completed", s.completed_jobs_30d, "green"),
+                StatLine(
+                    "completed",
+                    "Completed",
+                    s.completed_jobs_30d,
+                    "green",
+                    {"screen": "jobs", "job_state": JobStatus.COMPLETED},
+                ),
                 StatLine(
                     "failed",
                     "Failed",
                     s.failed_jobs_30d,
                     "red" if s.failed_jobs_30d else "",
-                    {"flt": CertificateFilter(statuses=(CertificateStatus.FAILED,)), "title": "Status Failed"},
+                    {"screen": "jobs", "job_state": JobStatus.FAILED},
                 ),
                 StatLine(
-                    "pending",
-                    "Pending",
-                    s.pending_jobs,
-                    "cyan",
-                    {
-                        "flt": CertificateFilter(
-                            statuses=(CertificateStatus.RENEWAL_IN_PROGRESS, CertificateStatus.PENDING)
-                        ),
-                        "title": "Pending or renewing",
-                    },
+                    "pending", "Pending", s.pending_jobs, "cyan", {"screen": "jobs", "job_state": JobStatus.PENDING}
                 ),
-                StatLine("approval", "Awaiting approval", s.awaiting_approval, "yellow"),
+                StatLine(
+                    "approval",
+                    "Awaiting approval",
+                    s.awaiting_approval,
+                    "yellow",
+                    {"screen": "jobs", "job_state": JobStatus.AWAITING_APPROVAL},
+                ),
             ]
         )
         self.query_one("#panel-fleet", StatPanel).set_lines(
@@ -235,10 +245,10 @@ move with `tab` / arrow keys and press `enter` (or click). `c` opens all certifi
     def on_stat_panel_opened(self, event: StatPanel.Opened) -> None:
         target = event.line.target
         if not target:
-            self.capp.toast(event.line.label, "no list behind this figure yet (jobs and agents screens come later)")
+            self.capp.toast(event.line.label, "no list behind this figure yet (the agents screen comes later)")
             return
         if "screen" in target:
-            self.capp.open_screen(target["screen"])
+            self.capp.open_screen(target["screen"], job_state=target.get("job_state"))
             return
         self.capp.open_screen("certs", flt=target["flt"], title=target["title"])
 

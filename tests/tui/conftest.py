@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +23,9 @@ SNAPSHOT_DIR = ROOT / "snapshots"
 # A fixed place, so the store's name (shown in the header and in the demo's audit events)
 # is the same on every run and every machine.
 STORE_DIR = Path("/tmp/certctl-tui-tests")
+# Held while a test uses STORE_DIR: two test runs on one machine take turns instead of
+# deleting each other's store.
+STORE_LOCK = Path("/tmp/certctl-tui-tests.lock")
 
 
 class SnapshotsDirSVGExtension(pytest_textual_snapshot.SVGImageExtension):
@@ -39,15 +43,17 @@ pytest_textual_snapshot.SVGImageExtension = SnapshotsDirSVGExtension  # type: ig
 @pytest.fixture
 def demo_engine() -> Iterator[Engine]:
     """An engine on a fresh demo store with the frozen clock; closed after the test."""
-    shutil.rmtree(STORE_DIR, ignore_errors=True)
-    STORE_DIR.mkdir(parents=True)
-    engine = Engine.open(str(STORE_DIR / "demo.db"), env={"CERTCTL_HOME": str(STORE_DIR)}, clock=frozen)
-    try:
-        seed_demo(engine)
-        yield engine
-    finally:
-        engine.close()
+    with STORE_LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
         shutil.rmtree(STORE_DIR, ignore_errors=True)
+        STORE_DIR.mkdir(parents=True)
+        engine = Engine.open(str(STORE_DIR / "demo.db"), env={"CERTCTL_HOME": str(STORE_DIR)}, clock=frozen)
+        try:
+            seed_demo(engine)
+            yield engine
+        finally:
+            engine.close()
+            shutil.rmtree(STORE_DIR, ignore_errors=True)
 
 
 @pytest.fixture

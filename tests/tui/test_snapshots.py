@@ -83,8 +83,55 @@ def test_certificates_filtered_and_sorted(snap_compare, make_app) -> None:
     )
 
 
+def test_certificates_inverted_filter(snap_compare, make_app) -> None:
+    def not_prod(app: Any) -> None:
+        app.screen.query_one("#filter", Input).display = True
+        app.screen.query_one("#filter", Input).value = "!prod"
+
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=go(open_screen("certs"), not_prod))
+
+
+def test_certificates_sorted_by_owner(snap_compare, make_app) -> None:
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=go(open_screen("certs"), keys=("O",)))
+
+
 def test_certificate_detail(snap_compare, make_app) -> None:
     assert snap_compare(make_app(), terminal_size=SIZE, run_before=go(open_detail("mc-vpn-prod")))
+
+
+def test_version_diff(snap_compare, make_app) -> None:
+    def mark_oldest_and_newest(app: Any) -> None:
+        screen = app.screen
+        screen.query_one("#versions", DataTable).focus()
+        screen.action_mark_version()  # the newest
+        screen.query_one("#versions", DataTable).move_cursor(row=3)
+        screen.action_mark_version()  # the oldest
+
+    compare = go(open_detail("mc-ldap-internal"), mark_oldest_and_newest, lambda app: app.screen.action_diff())
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=compare)
+
+
+def highlight_job(job_id: str) -> Callable[[Any], None]:
+    def move(app: Any) -> None:
+        table = app.screen.query_one("#jobs", DataTable)
+        table.move_cursor(row=table.get_row_index(job_id))
+
+    return move
+
+
+def test_jobs(snap_compare, make_app) -> None:
+    jobs = go(open_screen("jobs"), highlight_job("job-vpn-renewal"))
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=jobs)
+
+
+def test_jobs_approve_confirm(snap_compare, make_app) -> None:
+    approve = go(open_screen("jobs"), highlight_job("job-approval-01"), lambda app: app.screen.action_approve())
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=approve)
+
+
+def test_read_only_jobs(snap_compare, make_app) -> None:
+    jobs = go(open_screen("jobs"), highlight_job("job-approval-02"))
+    assert snap_compare(make_app(read_only=True), terminal_size=SIZE, run_before=jobs)
 
 
 @pytest.mark.parametrize("screen", ["issuers", "profiles", "owners", "teams", "policies", "audit"])

@@ -9,6 +9,7 @@ import pytest
 
 from certctl_engine.domain import (
     Actor,
+    Certificate,
     CertificateFilter,
     CertificateSortField,
     CertificateStatus,
@@ -149,9 +150,40 @@ def test_filters(inventory: Engine, actor: Actor) -> None:
     assert ids(query="example.com", owner_id="o-alice", expiring_within_days=10) == ["mc-a"]
     with pytest.raises(InvalidInput, match="expiring_within_days"):
         ids(expiring_within_days=-1)
+    # A range: more than 10 and at most 30 days left (mc-a has 5 days, mc-d 20).
+    assert ids(expiring_after_days=10, expiring_within_days=30) == ["mc-d"]
+    assert ids(expiring_after_days=4, expiring_within_days=30) == ["mc-a", "mc-d"]
+    with pytest.raises(InvalidInput, match="expiring_after_days"):
+        ids(expiring_after_days=-3, expiring_within_days=30)
 
 
-@pytest.mark.parametrize("sort", list(CertificateSortField))
+def test_a_leading_bang_inverts_the_text_filter(inventory: Engine, actor: Actor) -> None:
+    for name, cn, sans in (
+        ("api", "api.example.com", ["api.internal.example.com"]),
+        ("www", "www.example.com", []),
+        ("pay", "pay.example.org", ["checkout.example.org"]),
+    ):
+        inventory.certificates.create(
+            name=name, common_name=cn, sans=sans, issuer_id="iss-local", actor=actor, id=f"mc-{name}"
+        )
+
+    def ids(query: str, **kwargs: object) -> list[str]:
+        flt = CertificateFilter(query=query, **kwargs)  # type: ignore[arg-type]
+        return sorted(c.id for c in inventory.certificates.list(flt, limit=50).items)
+
+    assert ids("example.com") == ["mc-api", "mc-www"]
+    assert ids("!example.com") == ["mc-pay"]
+    assert ids("! CHECKOUT") == ["mc-api", "mc-www"]  # case and spaces after the "!" do not matter
+    assert ids("!internal") == ["mc-pay", "mc-www"]  # SANs count for the inverted filter too
+    assert ids("!") == ["mc-api", "mc-pay", "mc-www"]  # nothing to invert yet: no filter
+    assert ids("!%") == ["mc-api", "mc-pay", "mc-www"]  # wildcards are still literal
+    assert ids("!example.com", issuer_id="iss-acme") == []  # combined with the other filters
+    assert inventory.certificates.count(CertificateFilter(query="!example.org")) == 2
+    with pytest.raises(InvalidInput, match="255"):
+        ids("!" + "x" * 256)
+
+
+@pytest.mark.parametrize("sort", [f for f in CertificateSortField if f.value not in ("issuer", "owner")])
 @pytest.mark.parametrize("order", list(SortOrder))
 def test_keyset_pages_visit_every_row_once_in_order(
     inventory: Engine, actor: Actor, sort: CertificateSortField, order: SortOrder
@@ -174,6 +206,94 @@ def test_keyset_pages_visit_every_row_once_in_order(
     keys = [getattr(c, sort.value) or datetime.max.replace(tzinfo=UTC) for c in expected.items]
     keys = [k.value if hasattr(k, "value") else k for k in keys]
     assert keys == sorted(keys, reverse=order is SortOrder.DESC)
+
+
+@pytest.fixture
+def by_reference(inventory: Engine, actor: Actor) -> Engine:
+    """Names that sort differently from the ids, case differences, no owner, ties on expiry, not issued."""
+    inventory.issuers.create("aardvark CA", "GenericCA", actor=actor, id="iss-zz")
+    inventory.ownership.create_owner("Zed", "zed@example.com", "t-platform", actor=actor, id="o-aaa")
+    inventory.ownership.create_owner("bob", "bob@example.com", "t-platform", actor=actor, id="o-bob")
+    rng = random.Random(11)
+    now = inventory.now()
+    issuers = ["iss-local", "iss-acme", "iss-zz"]
+    owners = [None, "o-alice", "o-carol", "o-aaa", "o-bob"]
+    for index in range(29):
+        cert = inventory.certificates.create(
+            name=f"ref-{index:02d}",
+            common_name=f"r{index}.example.com",
+            issuer_id=rng.choice(issuers),
+            owner_id=rng.choice(owners),
+            actor=actor,
+        )
+        if index % 5:  # some not issued; expiry days from a small range so ties happen
+            _set_expiry(cert.id, now + timedelta(days=rng.randrange(4)), rng.choice(list(CertificateStatus)[:4]))
+    return inventory
+
+
+def _reference_order(engine: Engine, sort: str, order: SortOrder, flt: CertificateFilter) -> list[str]:
+    """The expected order, computed here from names: folded name, name, id; no owner last; expiry; id."""
+    names = {i.id: i.name for i in engine.issuers.list()} | {o.id: o.name for o in engine.ownership.list_owners()}
+    never = datetime.max.replace(tzinfo=UTC)
+
+    def key(cert: Certificate) -> tuple[object, ...]:
+        ref = cert.issuer_id if sort == "issuer" else cert.owner_id
+        group = (True, "", "", "") if ref is None else (False, names[ref].casefold(), names[ref], ref)
+        return (group, cert.expires_at or never, cert.id)
+
+    everything = engine.certificates.list(flt, limit=500).items
+    return [c.id for c in sorted(everything, key=key, reverse=order is SortOrder.DESC)]
+
+
+@pytest.mark.parametrize("sort", ["issuer", "owner"])
+@pytest.mark.parametrize("order", list(SortOrder))
+def test_sorts_by_issuer_and_owner_name_page_every_row_once(by_reference: Engine, sort: str, order: SortOrder) -> None:
+    for flt in (CertificateFilter(), CertificateFilter(statuses=(CertificateStatus.ACTIVE, CertificateStatus.PENDING))):
+        expected = _reference_order(by_reference, sort, order, flt)
+        assert len(expected) > 3
+        for limit in (1, 4, 500):
+            walked = _walk(by_reference, flt, sort, order, limit=limit)  # type: ignore[arg-type]
+            assert walked == expected
+    first = by_reference.certificates.list(sort=sort, order=order, limit=1).items[0]
+    if sort == "owner":  # no owner: after every owner, first when descending
+        assert (first.owner_id is None) is (order is SortOrder.DESC)
+    else:  # "aardvark CA" (iss-zz) sorts first by name, last by id
+        assert (first.issuer_id == "iss-zz") is (order is SortOrder.ASC)
+
+
+def test_reference_sort_cursors_are_checked(by_reference: Engine) -> None:
+    page = by_reference.certificates.list(sort="owner", limit=2)
+    assert page.next_cursor
+    with pytest.raises(InvalidInput, match="different sort"):
+        by_reference.certificates.list(sort="issuer", limit=2, cursor=page.next_cursor)
+    with pytest.raises(InvalidInput, match="different sort"):
+        by_reference.certificates.list(sort="owner", order="desc", limit=2, cursor=page.next_cursor)
+    with pytest.raises(InvalidInput, match="different sort"):  # a plain sort's cursor is not a reference cursor
+        by_reference.certificates.list(
+            sort="owner", limit=2, cursor=by_reference.certificates.list(limit=1).next_cursor
+        )
+    with pytest.raises(InvalidInput, match="issuer, owner"):
+        by_reference.certificates.list(sort="team")
+    assert by_reference.certificates.list(sort="owner", limit=2, with_total=True).total == 29
+
+
+def test_a_reference_sort_survives_its_group_disappearing(by_reference: Engine, actor: Actor) -> None:
+    """The owner of the page's last row is deleted between pages: the walk goes on with the next owner."""
+    expected = _reference_order(by_reference, "owner", SortOrder.ASC, CertificateFilter())
+    page = by_reference.certificates.list(sort="owner", limit=1)
+    first = page.items[0]
+    assert first.owner_id is not None
+    moved = [c.id for c in by_reference.certificates.list(CertificateFilter(owner_id=first.owner_id), limit=500).items]
+    for cert_id in moved:
+        by_reference.certificates.update(cert_id, owner_id=None, actor=actor)
+    by_reference.ownership.delete_owner(first.owner_id, actor=actor)
+    rest = [c.id for c in by_reference.certificates.list(sort="owner", limit=500, cursor=page.next_cursor).items]
+    # Everything once; the moved certificates (the first row too: its place moved behind the cursor) come
+    # in the no-owner group, last.
+    assert sorted(rest) == sorted(expected)
+    no_owner = [c.id for c in by_reference.certificates.list(sort="owner", limit=500).items if c.owner_id is None]
+    assert rest[-len(no_owner) :] == no_owner
+    assert set(moved) <= set(no_owner)
 
 
 def test_cursor_misuse_is_refused(inventory: Engine, actor: Actor) -> None:
