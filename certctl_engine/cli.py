@@ -698,7 +698,12 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("--profile", metavar="ID")
     lst.add_argument("--environment", "--env", metavar="NAME")
     lst.add_argument("--expiring-within", type=int, metavar="DAYS", help="expiring between now and DAYS from now")
-    lst.add_argument("--query", "-q", metavar="TEXT", help="text search over name, CN and SANs")
+    lst.add_argument(
+        "--query",
+        "-q",
+        metavar="TEXT",
+        help="text search over name, CN, SANs and the owner, team and issuer names (!TEXT: not matching)",
+    )
     lst.add_argument("--include-archived", action="store_true", help="also show archived certificates")
     lst.add_argument(
         "--sort", default=CertificateSortField.EXPIRES_AT.value, choices=[f.value for f in CertificateSortField]

@@ -110,7 +110,11 @@ def register(kit: ToolKit) -> None:
         ] = None,
         query: Annotated[
             str | None,
-            Field(max_length=255, description="Case-insensitive text search in name, common name and SANs."),
+            Field(
+                max_length=255,
+                description="Case-insensitive text search in name, common name, SANs and the owner's, team's and "
+                "issuer's names; a leading ! keeps what does not match.",
+            ),
         ] = None,
         include_archived: Annotated[
             bool, Field(description="Also list archived certificates when no status is given.")

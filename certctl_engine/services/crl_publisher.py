@@ -103,7 +103,7 @@ class CRLPublisher:
             raise NotFound(
                 f"CRL of {kind} issuer",
                 issuer_id,
-                hint=f"only {IssuerType.GENERIC_CA.value} (local CA) issuers publish CRLs here; ask that CA for its own",
+                hint=f"only {IssuerType.GENERIC_CA.value} (local CA) issuers publish CRLs here; ask that CA",
             )
         fingerprint = (
             CertificateAuthorityModel.select(CertificateAuthorityModel.fingerprint_sha256)

@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from certctl_engine.connectors.targets import (
@@ -59,6 +60,8 @@ DEFAULT_VERIFY_DELAY_SECONDS = 2.0
 DEFAULT_VERIFY_TIMEOUT_SECONDS = 10.0
 _HOST_KEYS = ("host", "hostname", "target", "address")
 OFFLINE_AGENT_ERROR = "agent is offline"
+FAILED_RETRY_AFTER = timedelta(hours=1)
+"""How long a failed deployment of a current version rests before it is tried again."""
 """How a deployment attempt that its agent could not take starts; such jobs run again when it returns."""
 
 
@@ -244,6 +247,7 @@ class DeploymentService:
         """
         held = self.hold_for_offline_agents(actor=actor, limit=limit)
         caught_up = self.catch_up_returned_agents(actor=actor, limit=limit)
+        caught_up += self.retry_failed(actor=actor, limit=limit)
         completed = failed = retrying = 0
         for job in self._jobs.claim_due(actor=actor, limit=limit, types=(JobType.DEPLOYMENT,), unassigned_only=True):
             status = self._run(job, actor)
@@ -272,11 +276,7 @@ class DeploymentService:
         return len(jobs)
 
     def catch_up_returned_agents(self, *, actor: Actor, limit: int = 50) -> int:
-        """Failed deployments whose only trouble was an offline agent run again once it is Online.
-
-        A job is left alone when its version is no longer the certificate's current one (the
-        newer version has its own deployment) or another deployment to that target is queued.
-        """
+        """Failed deployments whose only trouble was an offline agent run again once it is Online."""
         rows = list(
             JobModel.select(JobModel)
             .join(AgentModel, on=(JobModel.agent == AgentModel.id))
@@ -289,6 +289,33 @@ class DeploymentService:
             .order_by(JobModel.created_at)
             .limit(limit)
         )
+        return self._retry(rows, actor)
+
+    def retry_failed(self, *, actor: Actor, cool_down: timedelta = FAILED_RETRY_AFTER, limit: int = 50) -> int:
+        """Failed deployments of a current version get one more attempt every ``cool_down``.
+
+        A server whose reload stayed broken for longer than a job's attempts would otherwise keep
+        the old certificate until it expired; instead it is tried again until it takes the new
+        one (its failure was alerted once, at the job's first failed attempt).
+        """
+        offline = AgentModel.select(AgentModel.id).where(AgentModel.status != AgentStatus.ONLINE.value)
+        rows = list(
+            JobModel.select(JobModel)
+            .where(
+                (JobModel.type == JobType.DEPLOYMENT.value)
+                & (JobModel.status == JobStatus.FAILED.value)
+                & (JobModel.completed_at <= self._ctx.now() - cool_down)
+                # An absent agent's jobs wait for it instead (catch_up_returned_agents).
+                & (JobModel.agent.is_null() | JobModel.agent.not_in(offline))
+            )
+            .order_by(JobModel.completed_at)
+            .limit(limit)
+        )
+        return self._retry(rows, actor)
+
+    def _retry(self, rows: Sequence[JobModel], actor: Actor) -> int:
+        """Retry each failed job that still matters: its version is current and nothing else is queued
+        for that target (a newer version has its own deployment)."""
         retried = 0
         for row in rows:
             current = self._certificates.current_version(row.certificate_id)

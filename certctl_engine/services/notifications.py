@@ -66,8 +66,11 @@ log = logging.getLogger(__name__)
 
 CURSOR_KEY = "notifications_audit_cursor"
 DIGEST_KEY = "notifications_last_digest"
-MAX_ATTEMPTS = 5
+MAX_ATTEMPTS = 10
 RETRY_BASE = timedelta(minutes=1)
+RETRY_MAX = timedelta(hours=1)
+"""Delivery retries double from a minute up to an hour apart: ten attempts span about four hours, so
+an alert outlives a chat service's or mail relay's outage of an afternoon."""
 DIGEST_EVERY = timedelta(days=7)
 # Success events only go to channels that ask for them by name; everything else goes everywhere.
 QUIET_BY_DEFAULT = frozenset({NotificationType.RENEWAL_SUCCESS, NotificationType.DEPLOYMENT_SUCCESS})
@@ -392,7 +395,11 @@ class NotificationService:
                     + ("" if final else f" (attempt {details.get('attempt', '?')}, retrying)"),
                     f"{what} job {job.id} for certificate {name} ({job.certificate_id}) failed:\n\n{error}\n\n"
                     + ("No attempts are left; retry it with 'certctl jobs retry'." if final else "certctl retries it."),
-                    dedup_key=f"job-failed:{job.id}",  # one alert per job, at its first failure
+                    # Deployments: one alert per job, at its first failure. Issuance and renewal: one per
+                    # certificate version, however many jobs an outage of the CA fails one after another.
+                    dedup_key=f"job-failed:{job.id}"
+                    if job.type == JobType.DEPLOYMENT.value
+                    else f"renewal-failed:{job.certificate_id}:{_current_version(job.certificate_id)}",
                     certificate_id=job.certificate_id,
                     details={"job_id": job.id, "attempts": job.attempts, "error": error},
                 )
@@ -717,9 +724,20 @@ class NotificationService:
                 attempts=attempts,
                 error=error,
                 status=NotificationStatus.FAILED.value if give_up else NotificationStatus.PENDING.value,
-                next_attempt_at=None if give_up else self._ctx.now() + RETRY_BASE * (2 ** (attempts - 1)),
+                next_attempt_at=None
+                if give_up
+                else self._ctx.now() + min(RETRY_BASE * (2 ** (attempts - 1)), RETRY_MAX),
             ).where(NotificationModel.id == row.id).execute()
         return give_up
+
+
+def _current_version(certificate_id: str) -> str:
+    version = (
+        CertificateModel.select(CertificateModel.current_version_id)
+        .where(CertificateModel.id == certificate_id)
+        .scalar()
+    )
+    return str(version or "none")
 
 
 def _certificate_name(certificate_id: str | None) -> str:

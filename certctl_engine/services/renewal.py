@@ -42,7 +42,14 @@ from certctl_engine.store.models import (
 
 log = logging.getLogger("certctl.renewal")
 SCHEDULER = Actor.system("scheduler")
-_RENEWABLE = (CertificateStatus.ACTIVE.value, CertificateStatus.EXPIRING.value, CertificateStatus.EXPIRED.value)
+_RENEWABLE = (
+    CertificateStatus.ACTIVE.value,
+    CertificateStatus.EXPIRING.value,
+    CertificateStatus.EXPIRED.value,
+    # A renewal whose attempts ran out (a CA down longer than its backoff) is tried again at the
+    # next check, with a new job, until it succeeds or the certificate is retired.
+    CertificateStatus.FAILED.value,
+)
 
 
 KEYGEN_MODES = ("server", "agent")

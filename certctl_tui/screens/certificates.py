@@ -131,7 +131,7 @@ The inventory, loaded a page at a time from the store (it stays instant at 100,0
 
 | key | does |
 |---|---|
-| `/` | filter as you type over common name, SANs and name; `enter` back to the table, `esc` clears |
+| `/` | filter as you type over CN, SANs, name, owner, team and issuer; `enter` back to the table, `esc` clears |
 | `!` | first in the filter, inverts it: `!staging` shows what does not match `staging` |
 | `t` | cycle the status filter |
 | `w` | cycle the expiry window: 0-7, 8-30, 31-90 days left (the dashboard's buckets) |
@@ -199,7 +199,11 @@ Colours: red expires within 7 days (or expired/failed), yellow within 30, green 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Input(self.query_text, placeholder="filter: common name, SAN or name (!text: not matching)", id="filter")
+        yield Input(
+            self.query_text,
+            placeholder="filter: CN, SAN, name, owner, team or issuer (!text: not matching)",
+            id="filter",
+        )
         yield Static("", id="cert-info", markup=False)
         yield PagedTable(id="certs", cursor_type="row", zebra_stripes=True)
         yield Footer()

@@ -141,13 +141,16 @@ def test_list_status_filter_returns_only_that_status(demo_home: Path, all_certs:
 
 def test_list_query_matches_name_cn_or_san(demo_home: Path, all_certs: list[dict[str, Any]]) -> None:
     def mentions_staging(cert: dict[str, Any]) -> bool:
-        return any("staging" in text.lower() for text in (cert["name"], cert["common_name"], *cert["sans"]))
+        return any("staging.example" in t.lower() for t in (cert["name"], cert["common_name"], *cert["sans"]))
 
-    items = run_json(demo_home, "certs", "list", "-q", "staging")["items"]
+    items = run_json(demo_home, "certs", "list", "-q", "staging.example")["items"]
     assert items
     assert all(mentions_staging(c) for c in items)
     assert {c["id"] for c in items} == {c["id"] for c in all_certs if mentions_staging(c)}
     assert "mc-api-stg" in {c["id"] for c in items}  # matched through its CN, not its name
+    # The issuer's name counts too: "Let's Encrypt Staging" is iss-acme-le's.
+    by_issuer = run_json(demo_home, "certs", "list", "-q", "encrypt staging")["items"]
+    assert by_issuer and {c["id"] for c in by_issuer} == {c["id"] for c in all_certs if c["issuer_id"] == "iss-acme-le"}
 
 
 def test_list_cursor_paging_visits_each_certificate_once(demo_home: Path, all_certs: list[dict[str, Any]]) -> None:

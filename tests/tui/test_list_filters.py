@@ -72,9 +72,7 @@ async def test_status_and_expiry_filters_from_the_list(make_app, demo_engine) ->
         await wait_until(pilot, lambda: row_ids(screen) == [c.id for c in demo_engine.certificates.list(both).items])
         assert set(row_ids(screen)) < set(active)
         await pilot.press("w")  # expiring in 8-30 days: the dashboard's middle bucket
-        ranged = CertificateFilter(
-            statuses=(CertificateStatus.ACTIVE,), expiring_after_days=7, expiring_within_days=30
-        )
+        ranged = CertificateFilter(statuses=(CertificateStatus.ACTIVE,), expiring_after_days=7, expiring_within_days=30)
         in_range = [c.id for c in demo_engine.certificates.list(ranged).items]
         await wait_until(pilot, lambda: row_ids(screen) == in_range)
         now = demo_engine.context.now()

@@ -88,7 +88,7 @@ def test_a_group_without_criteria_has_only_its_manual_members(fleet: tuple[Engin
 def test_bad_input_is_refused_and_nothing_is_written(fleet: tuple[Engine, dict[str, str]]) -> None:
     engine, _ = fleet
     before = AuditEventModel.select().count()
-    with pytest.raises(InvalidInput, match="match_ip_cidr '10.0.1.0/33' is not an IP network"):
+    with pytest.raises(InvalidInput, match=r"match_ip_cidr '10\.0\.1\.0/33' is not an IP network"):
         engine.agent_groups.create("Bad", match_ip_cidr="10.0.1.0/33", actor=ALICE)
     with pytest.raises(InvalidInput, match="name"):
         engine.agent_groups.create("  ", actor=ALICE)

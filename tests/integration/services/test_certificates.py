@@ -356,3 +356,31 @@ def test_versions_become_current_and_keep_history(inventory: Engine, actor: Acto
     with pytest.raises(InvalidInput):
         inventory.certificates.add_version(cert.id, "not a pem", actor=actor)
     assert len(inventory.certificates.list_versions(cert.id)) == 2
+
+
+def test_the_text_filter_also_matches_owner_team_and_issuer_names(inventory: Engine, actor: Actor) -> None:
+    made = {
+        "pay": inventory.certificates.create(
+            name="pay", common_name="pay.example.com", issuer_id="iss-acme", owner_id="o-carol", actor=actor
+        ).id,
+        "wiki": inventory.certificates.create(
+            name="wiki", common_name="wiki.example.com", issuer_id="iss-local", owner_id="o-alice", actor=actor
+        ).id,
+        "loose": inventory.certificates.create(
+            name="loose", common_name="loose.example.com", issuer_id="iss-local", actor=actor
+        ).id,
+    }
+
+    def ids(query: str) -> set[str]:
+        return {c.id for c in inventory.certificates.list(CertificateFilter(query=query), limit=50).items}
+
+    assert ids("carol") == {made["pay"]}  # the owner's name
+    assert ids("PAYMENTS") == {made["pay"]}  # the owner's team, any case
+    assert ids("platform") == {made["wiki"]}
+    assert ids("acme") == {made["pay"]}  # the issuer's name
+    assert ids("local") == {made["wiki"], made["loose"]}
+    assert ids("wiki") == {made["wiki"]}  # names, CNs and SANs as before
+    # Inverted: everything else, certificates without an owner or team included.
+    assert ids("!carol") == {made["wiki"], made["loose"]}
+    assert ids("!platform") == {made["pay"], made["loose"]}
+    assert inventory.certificates.count(CertificateFilter(query="payments")) == 1

@@ -271,3 +271,34 @@ def test_deployments_of_an_offline_agent_fail_loudly_and_run_again_when_it_retur
         assert engine.deployments.process_due(actor=ALICE).caught_up == 0  # once
     finally:
         engine.close()
+
+
+def test_a_deployment_that_ran_out_of_attempts_is_tried_again_an_hour_later(deploying: tuple[Engine, Path]) -> None:
+    from datetime import timedelta
+
+    engine, out = deploying
+    cert_id = _mapped(engine)
+    engine.issuance.issue(cert_id, actor=ALICE)
+    engine.deployments.process_due(actor=ALICE)
+    config = engine.targets.connector_config("tgt-files")
+    failing = [sys.executable, "-c", "import sys; sys.exit('reload failed')"]
+    engine.targets.update("tgt-files", config={**config, "post_deploy_command": failing}, actor=ALICE)
+    version = engine.issuance.renew(cert_id, actor=ALICE)
+    for _ in range(3):  # every attempt fails; backoff is skipped by making the job due
+        JobModel.update(scheduled_at=engine.context.now()).where(JobModel.status == "Pending").execute()
+        engine.deployments.process_due(actor=ALICE)
+    (job,) = [
+        j for j in JobModel.select().where(JobModel.type == "Deployment") if j.details["version_id"] == version.id
+    ]
+    assert job.status == "Failed" and job.attempts == 3
+    assert engine.deployments.retry_failed(actor=ALICE) == 0  # not before the cool-down
+    engine.targets.update("tgt-files", config=config, actor=ALICE)  # the server is mended
+    JobModel.update(completed_at=engine.context.now() - timedelta(hours=1, minutes=1)).where(
+        JobModel.id == job.id
+    ).execute()
+    run = engine.deployments.process_due(actor=ALICE)
+    assert run.caught_up == 1 and run.completed == 1
+    assert JobModel.get_by_id(job.id).status == "Completed"
+    assert (out / "cert.pem").read_text() == version.pem_chain.split("-----END CERTIFICATE-----")[0] + (
+        "-----END CERTIFICATE-----\n"
+    )
