@@ -26,6 +26,10 @@ from certctl_engine.domain import (
     Certificate,
     CertificateStatus,
     CertificateVersion,
+    IssuerType,
+    Job,
+    JobStatus,
+    JobType,
     Profile,
     RevocationReason,
 )
@@ -51,6 +55,30 @@ class DetailData:
     last_failure: AuditEvent | None
     #: Version id -> its inspection, or the engine's message when the stored PEM cannot be read.
     inspections: dict[str, VersionInspection | str]
+    #: The newest deployment job per target (newest first).
+    deployments: tuple[Job, ...] = ()
+    #: What the OCSP responder says of the current version now, or why it cannot be asked.
+    ocsp: str = ""
+
+
+def latest_deployments(engine: Any, cert_id: str) -> tuple[Job, ...]:
+    """The newest deployment job of each target this certificate went to."""
+    seen: dict[str, Job] = {}
+    for job in engine.jobs.list(type=JobType.DEPLOYMENT, certificate_id=cert_id, limit=100).items:
+        seen.setdefault(job.target_id or "", job)
+    return tuple(seen.values())
+
+
+def ocsp_status(engine: Any, cert: Certificate, current: CertificateVersion | None) -> str:
+    """The live OCSP answer for the current version, from the same look-up the responder uses."""
+    if current is None:
+        return "not issued"
+    if engine.issuers.get(cert.issuer_id).type is not IssuerType.GENERIC_CA:
+        return "answered by the issuing CA"
+    check = engine.revocation.check(cert.issuer_id, current.serial_number)
+    if check.status == "revoked":
+        return f"revoked {stamp(check.revoked_at)} UTC ({check.reason.value if check.reason else '?'})"
+    return check.status
 
 
 FAILURE_ACTIONS = ("renewal_job_failed", "issuance_job_failed", "deployment_job_failed")
@@ -182,6 +210,9 @@ signature, CA constraint, key identifier, issuer and chain.
                     versions.border_title = "Versions (newest first) · space marks, d compares"
                     yield DataTable(id="versions", cursor_type="row")
                 yield Static("", id="version-info", classes="box")
+            with Vertical(classes="box", id="deployments-box") as deployments:
+                deployments.border_title = "Deployments (newest per target)"
+                yield DataTable(id="deployments", cursor_type="row")
             with Vertical(classes="box", id="history-box") as history:
                 history.border_title = "Audit history"
                 yield DataTable(id="history", cursor_type="row")
@@ -202,6 +233,15 @@ signature, CA constraint, key identifier, issuer and chain.
             ("Key", "key", 10),
         ):
             versions.add_column(label, key=key, width=width)
+        deployments = self.query_one("#deployments", DataTable)
+        for label, key, width in (
+            ("Target", "target", 20),
+            ("State", "state", 10),
+            ("Verified", "verified", 8),
+            ("When (UTC)", "when", 16),
+            ("Last error", "error", 56),
+        ):
+            deployments.add_column(label, key=key, width=width)
         history = self.query_one("#history", DataTable)
         for label, key, width in (
             ("Time (UTC)", "time", 16),
@@ -220,6 +260,11 @@ signature, CA constraint, key identifier, issuer and chain.
             cert = engine.certificates.get(cert_id)
             profile = engine.profiles.get(cert.certificate_profile_id) if cert.certificate_profile_id else None
             versions = engine.certificates.list_versions(cert_id)
+            current = next((v for v in versions if v.id == cert.current_version_id), None)
+            try:
+                ocsp = ocsp_status(engine, cert, current)
+            except CertctlError as exc:
+                ocsp = f"cannot ask: {exc.message}"
             return DetailData(
                 cert=cert,
                 versions=versions,
@@ -228,6 +273,8 @@ signature, CA constraint, key identifier, issuer and chain.
                 profile=profile,
                 last_failure=last_failure(engine, cert_id),
                 inspections=inspect_versions(engine, versions),
+                deployments=latest_deployments(engine, cert_id),
+                ocsp=ocsp,
             )
 
         self.engine_work(load, self._show, title="Certificate", group="load", exclusive=True)
@@ -278,6 +325,7 @@ signature, CA constraint, key identifier, issuer and chain.
                         ("Subject CN", current.subject_cn),
                         ("Issued by", current.issuer_dn),
                         ("Chain", f"leaf + {max(0, _chain_length(current.pem_chain) - 1)} above it"),
+                        ("OCSP now", data.ocsp),
                     ]
                 )
             )
@@ -313,6 +361,19 @@ signature, CA constraint, key identifier, issuer and chain.
         if keep is not None and keep in known:
             versions.move_cursor(row=versions.get_row_index(keep), scroll=False)
         self._show_version(self.highlighted_version())
+        deployments = self.query_one("#deployments", DataTable)
+        deployments.clear()
+        for job in data.deployments:
+            deployments.add_row(
+                _cut(job.target_id or "-", 20),
+                status_text(job.status),
+                job.verification_status.value,
+                stamp(job.completed_at or job.scheduled_at),
+                _cut(job.last_error or "-", 56) if job.status is not JobStatus.COMPLETED else "-",
+                key=job.id,
+            )
+        if not data.deployments:
+            deployments.add_row("-", "none yet", "-", "-", "-", key="none")
         history = self.query_one("#history", DataTable)
         history.clear()
         for event in data.events:

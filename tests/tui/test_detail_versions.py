@@ -141,3 +141,20 @@ async def test_an_unreadable_version_is_said_so_and_the_others_still_show(make_a
         detail.query_one("#versions", DataTable).move_cursor(row=len(versions) - 1)
         await settle(pilot)
         assert "cannot read this version: input is neither a PEM" in " ".join(panel_text(detail).split())
+
+
+async def test_detail_shows_live_ocsp_status_and_the_deployments(make_app, demo_engine) -> None:
+    cert = demo_engine.certificates.get("mc-api-prod")
+    assert demo_engine.issuers.get(cert.issuer_id).type.value == "GenericCA"
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        detail = await open_detail(pilot, "mc-api-prod")
+        assert detail.data is not None and detail.data.ocsp == "good"
+        assert "OCSP now" in shown(detail.query_one("#detail-key", Static))
+        latest = {j.target_id: j for j in demo_engine.jobs.list(type="Deployment", certificate_id=cert.id).items[::-1]}
+        table = detail.query_one("#deployments", DataTable)
+        assert table.row_count == len(latest) and latest
+        demo_engine.revocation.revoke(cert.id, "keyCompromise", actor=Actor("bob"))
+        detail.refresh_data()
+        await wait_until(pilot, lambda: detail.data is not None and detail.data.ocsp.startswith("revoked"))
+        assert "(keyCompromise)" in detail.data.ocsp
