@@ -115,6 +115,62 @@ TYPE_FIELDS: dict[TargetType, tuple[ConfigField, ...]] = {
         _HOST,
         _PORT,
     ),
+    TargetType.TRAEFIK: (
+        _DIRECTORY,
+        ConfigField("name", "Name of the certificate pair (file names come from it; required)", placeholder="web"),
+        ConfigField("config_directory", "Directory Traefik's file provider watches (default: the directory)"),
+        ConfigField("stores", "TLS stores (comma-separated, e.g. default)", "list"),
+        ConfigField("default_certificate", "Make it the default certificate of the store", "bool"),
+    ),
+    TargetType.ENVOY: (
+        _DIRECTORY,
+        ConfigField("secret_name", "SDS secret name (as the listener asks for it; required)", placeholder="web"),
+        ConfigField(
+            "data_source",
+            "How the SDS file holds the pair",
+            "select",
+            options=(
+                ("filename", "filename: points at the PEM files"),
+                ("inline_string", "inline_string: PEMs inside the SDS file"),
+                ("inline_bytes", "inline_bytes: base64 inside the SDS file"),
+            ),
+        ),
+        _file("sds_file", "SDS", "<secret_name>.json"),
+    ),
+    TargetType.POSTFIX: (
+        _DIRECTORY,
+        ConfigField(
+            "layout",
+            "File layout",
+            "select",
+            options=(("separate", "separate: full chain, key"), ("chain_files", "chain_files: key + full chain")),
+        ),
+        _file("fullchain_file", "Full chain (separate layout)", "fullchain.pem"),
+        _file("key_file", "Private key (separate layout)", "privkey.pem"),
+        _file("chain_files_file", "Key and full chain (chain_files layout)", "chain.pem"),
+        ConfigField("postfix_config_dir", "Postfix configuration directory (postfix -c; absolute)"),
+    ),
+    TargetType.DOVECOT: (
+        _DIRECTORY,
+        _file("fullchain_file", "Full chain", "fullchain.pem"),
+        _file("key_file", "Private key", "privkey.pem"),
+        ConfigField("dovecot_conf", "Dovecot configuration file (doveconf -c; absolute)"),
+    ),
+    TargetType.PKCS12: (
+        _DIRECTORY,
+        _file("keystore_file", "PKCS#12", "keystore.p12"),
+        ConfigField("passphrase", "Passphrase (kept sealed)", "password"),
+        ConfigField("alias", "Alias / friendly name", placeholder="certctl"),
+        ConfigField("post_deploy_command", "Command after deployment (program and arguments)", "args"),
+    ),
+    TargetType.JAVA_KEYSTORE: (
+        _DIRECTORY,
+        _file("keystore_file", "Keystore", "keystore.jks"),
+        ConfigField("passphrase", "Store passphrase (kept sealed; ASCII, 6 characters or more)", "password"),
+        ConfigField("alias", "Alias", placeholder="certctl"),
+        ConfigField("store_type", "Store type", "select", options=(("JKS", "JKS"), ("PKCS12", "PKCS12"))),
+        ConfigField("post_deploy_command", "Command after deployment (program and arguments)", "args"),
+    ),
 }
 OTHER_FIELDS: tuple[ConfigField, ...] = (_HOST, _PORT)
 """Types without a connector here yet keep their settings; host and port still drive verification."""
@@ -152,6 +208,10 @@ def form_fields(
     for spec in own:
         if spec.kind == "select":
             out.append(Field(spec.key, spec.label, "select", config.get(spec.key), spec.options))
+        elif spec.kind in ("password", "bool", "list"):
+            # A stored secret arrives redacted; sent back unchanged, the engine keeps the sealed value.
+            default: Any = False if spec.kind == "bool" else None
+            out.append(Field(spec.key, spec.label, spec.kind, config.get(spec.key, default)))
         else:
             out.append(
                 Field(spec.key, spec.label, value=_shown(spec, config.get(spec.key)), placeholder=spec.placeholder)

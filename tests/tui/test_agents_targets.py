@@ -572,3 +572,35 @@ async def test_delete_a_target_asks_first(make_app, demo_engine) -> None:
         await wait_until(pilot, lambda: "tgt-nginx-staging" not in screen.items)
         with pytest.raises(NotFound):
             demo_engine.targets.get("tgt-nginx-staging")
+
+
+@pytest_anyio
+async def test_create_a_pkcs12_target_through_its_own_form(make_app, demo_engine, tmp_path) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await opened(pilot, TargetsScreen())
+        await pilot.press("n")
+        await settle(pilot)
+        chooser = app.screen
+        assert isinstance(chooser, FormScreen)
+        chooser.query_one("#field-type", Select).value = TargetType.PKCS12.value
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, FormScreen) and form is not chooser
+        assert form.query_one("#field-passphrase", Input).password  # typed, never shown
+        form.query_one("#field-name", Input).value = "java app"
+        form.query_one("#field-directory", Input).value = str(tmp_path)
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: bool(form_error(form, "passphrase")))  # the connector's own rule
+        assert not [t for t in demo_engine.targets.list() if t.name == "java app"]
+        form.query_one("#field-passphrase", Input).value = "changeit-please"
+        form.query_one("#field-alias", Input).value = "app"
+        await pilot.press("ctrl+s")
+        await wait_until(
+            pilot, lambda: app.screen is screen and any(t.name == "java app" for t in screen.items.values())
+        )
+        made = next(t for t in demo_engine.targets.list() if t.name == "java app")
+        assert made.type is TargetType.PKCS12 and "passphrase" in made.secret_fields
+        assert demo_engine.targets.connector_config(made.id)["passphrase"] == "changeit-please"
+        assert made.config["alias"] == "app" and made.config["directory"] == str(tmp_path)
