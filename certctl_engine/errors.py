@@ -97,9 +97,17 @@ class StoreError(CertctlError):
 
 
 class IssuerError(CertctlError):
-    """A certificate authority refused or failed."""
+    """A certificate authority refused or failed.
+
+    ``retry_after_seconds`` is set when the CA said how long to wait (a rate limit, its
+    ``Retry-After``): a job does not try again before that.
+    """
 
     kind = "issuer_error"
+
+    def __init__(self, message: str, *, hint: str | None = None, retry_after_seconds: float | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after_seconds = retry_after_seconds
 
 
 class DeployError(CertctlError):

@@ -325,12 +325,18 @@ class JobService:
             action = "renewal_job_completed" if row.type == JobType.RENEWAL.value else "job_completed"
             return self._move(row, S.COMPLETED, actor=actor, action=action)
 
-    def fail(self, job_id: str, error: str, *, actor: Actor, retryable: bool = True) -> Job:
-        """Record a failed attempt: back to Pending after a backoff, or Failed when attempts are spent."""
+    def fail(
+        self, job_id: str, error: str, *, actor: Actor, retryable: bool = True, wait_seconds: float | None = None
+    ) -> Job:
+        """Record a failed attempt: back to Pending after a backoff, or Failed when attempts are spent.
+
+        ``wait_seconds`` is how long the other side asked to be left alone (a CA's rate limit):
+        the next attempt comes no sooner, whatever the backoff says.
+        """
         with self._ctx.store.write():
             row = self._row(job_id)
             if retryable and row.attempts < row.max_attempts:
-                delay = backoff_delay(row.attempts)
+                delay = max(backoff_delay(row.attempts), timedelta(seconds=wait_seconds or 0))
                 row.scheduled_at = self._ctx.now() + delay
                 return self._move(
                     row,

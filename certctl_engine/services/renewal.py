@@ -24,7 +24,7 @@ from certctl_engine.domain import (
     JobStatus,
     JobType,
 )
-from certctl_engine.errors import CertctlError, InvalidInput
+from certctl_engine.errors import CertctlError, InvalidInput, IssuerError
 from certctl_engine.faults import crash_point
 from certctl_engine.services.audit import AuditService
 from certctl_engine.services.context import ServiceContext
@@ -221,7 +221,8 @@ class RenewalService:
             crash_point("job.stored")
             return JobStatus.COMPLETED
         except CertctlError as exc:
-            result = self._jobs.fail(job.id, str(exc), actor=actor)
+            wait = exc.retry_after_seconds if isinstance(exc, IssuerError) else None
+            result = self._jobs.fail(job.id, str(exc), actor=actor, wait_seconds=wait)
         except Exception as exc:  # a bug in one job must not stop the loop; keep the error verbatim
             log.exception("job %s crashed", job.id)
             result = self._jobs.fail(job.id, f"{type(exc).__name__}: {exc}", actor=actor)

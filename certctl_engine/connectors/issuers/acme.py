@@ -175,6 +175,27 @@ def _retry_after_seconds(header: str | None) -> int:
     return max(low, min(high, seconds))
 
 
+RATE_LIMIT_DEFAULT_SECONDS = 3600
+"""How long to wait after a rateLimited error that names no Retry-After."""
+
+
+class _Network(client.ClientNetwork):
+    """The library's network client, remembering the last answer's ``Retry-After`` (per thread):
+    a rate-limited CA says there how long to wait, and the library's errors drop the headers."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._seen = threading.local()
+
+    @property
+    def last_retry_after(self) -> str | None:
+        return getattr(self._seen, "retry_after", None)
+
+    def _check_response(self, response: requests.Response, content_type: str | None = None) -> requests.Response:  # type: ignore[override]
+        self._seen.retry_after = response.headers.get("Retry-After")
+        return super()._check_response(response, content_type=content_type)
+
+
 class ACMEConnector:
     """Issues through one ACME CA with one account."""
 
@@ -194,7 +215,7 @@ class ACMEConnector:
             key = jose.JWKEC(key=load_private_key_pem(stored[0]))
         else:
             key = jose.JWKEC(key=ec.generate_private_key(ec.SECP256R1()))
-        net = client.ClientNetwork(
+        net = _Network(
             key,
             alg=jose.ES256,
             verify_ssl=self._settings.ca_bundle or True,
@@ -556,7 +577,11 @@ class ACMEConnector:
         except messages.Error as exc:
             if exc.code == "badNonce":
                 raise _BadNonce from None
-            raise IssuerError(f"the ACME CA refused {doing}: {_problem(exc)}") from None
+            header = getattr(self._client.net, "last_retry_after", None) if self._client is not None else None
+            wait: float | None = None
+            if header or exc.code == "rateLimited":
+                wait = _retry_after_seconds(header) if header else RATE_LIMIT_DEFAULT_SECONDS
+            raise IssuerError(f"the ACME CA refused {doing}: {_problem(exc)}", retry_after_seconds=wait) from None
         except errors.ValidationError as exc:
             details = "; ".join(
                 f"{a.body.identifier.value}: {_problem(c.error) if c.error else c.status}"

@@ -254,3 +254,24 @@ def test_a_dead_holder_on_this_host_loses_its_lease_at_once(timed: Engine) -> No
     assert timed.leases.acquire(SCHEDULER_LEASE, local_holder_name(), timedelta(seconds=30))
     # A live holder elsewhere keeps it until it expires.
     assert timed.leases.acquire(SCHEDULER_LEASE, "elsewhere:1@0", timedelta(minutes=5)) is False
+
+
+def test_a_ca_that_asks_to_wait_is_left_alone_that_long(
+    timed: Engine, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from certctl_engine.errors import IssuerError
+
+    cert = _cert(timed, "limited")
+    timed.issuance.issue(cert, actor=ALICE)
+    job = timed.jobs.create(JobType.RENEWAL, cert, actor=ALICE)
+
+    def rate_limited(*_args: object, **_kwargs: object) -> None:
+        raise IssuerError("the ACME CA refused creating the order: rateLimited", retry_after_seconds=7200)
+
+    monkeypatch.setattr(timed.issuance, "renew", rate_limited)
+    assert timed.renewal.process_due().retrying == 1
+    waiting = timed.jobs.get(job.id)
+    assert waiting.status is JobStatus.PENDING and "rateLimited" in (waiting.last_error or "")
+    assert waiting.scheduled_at >= clock() + timedelta(seconds=7200)  # not the 30-60 s backoff
+    clock.advance(minutes=30)
+    assert timed.renewal.process_due().retrying == 0  # not due yet
