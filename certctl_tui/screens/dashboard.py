@@ -203,10 +203,28 @@ move with `tab` / arrow keys and press `enter` (or click). `c` opens all certifi
         )
         self.query_one("#panel-fleet", StatPanel).set_lines(
             [
-                StatLine("online", "Agents online", s.agents.online, "green"),
-                StatLine("offline", "Agents offline", s.agents.offline, "red" if s.agents.offline else ""),
-                StatLine("degraded", "Agents degraded", s.agents.degraded, "yellow" if s.agents.degraded else ""),
-                StatLine("violations", "Policy violations", s.open_violations, "bold red" if s.open_violations else ""),
+                StatLine("online", "Agents online", s.agents.online, "green", {"screen": "agents"}),
+                StatLine(
+                    "offline",
+                    "Agents offline",
+                    s.agents.offline,
+                    "red" if s.agents.offline else "",
+                    {"screen": "agents"},
+                ),
+                StatLine(
+                    "degraded",
+                    "Agents degraded",
+                    s.agents.degraded,
+                    "yellow" if s.agents.degraded else "",
+                    {"screen": "agents"},
+                ),
+                StatLine(
+                    "violations",
+                    "Policy violations",
+                    s.open_violations,
+                    "bold red" if s.open_violations else "",
+                    {"screen": "violations"},
+                ),
                 StatLine("audit", "Audit events", s.audit_sequence, "", {"screen": "audit"}),
             ]
         )
@@ -245,7 +263,7 @@ move with `tab` / arrow keys and press `enter` (or click). `c` opens all certifi
     def on_stat_panel_opened(self, event: StatPanel.Opened) -> None:
         target = event.line.target
         if not target:
-            self.capp.toast(event.line.label, "no list behind this figure yet (the agents screen comes later)")
+            self.capp.toast(event.line.label, "no list behind this figure")
             return
         if "screen" in target:
             self.capp.open_screen(target["screen"], job_state=target.get("job_state"))

@@ -229,3 +229,23 @@ async def test_enter_opens_the_jobs_certificate(make_app) -> None:
         assert app.screen.cert_id == "mc-vpn-prod"
         await pilot.press("escape")
         assert app.screen is screen
+
+
+async def test_the_dashboard_fleet_figures_open_agents_and_violations(make_app) -> None:
+    from certctl_tui.screens.agents import AgentsScreen
+    from certctl_tui.screens.alerts import ViolationsScreen
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        panel = app.screen.query_one("#panel-fleet")
+        panel.query_one("OptionList").focus()
+        await pilot.press("down", "enter")  # Agents offline
+        await settle(pilot)
+        assert isinstance(app.screen, AgentsScreen)
+        await pilot.press("escape")
+        await settle(pilot)
+        panel.query_one("OptionList").focus()
+        await pilot.press("down", "down", "enter")  # Policy violations
+        await settle(pilot)
+        assert isinstance(app.screen, ViolationsScreen)
