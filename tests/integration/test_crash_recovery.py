@@ -125,3 +125,52 @@ def test_a_renewal_killed_at_each_step_completes_exactly_once_after_a_restart(
         ) == leaf.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
         assert (out / "fullchain.pem").read_text().startswith((out / "cert.pem").read_text().strip())
         assert engine.audit.verify().ok
+
+
+@pytest.mark.parametrize("point", ["job.storing", "job.stored", "deployment.partial"])
+def test_a_first_issuance_killed_at_each_step_completes_exactly_once_after_a_restart(
+    point: str, store_url: str, store_env: dict[str, str], tmp_path: Path
+) -> None:
+    out = tmp_path / "www"
+    out.mkdir()
+    with Engine.open(store_url, env=store_env) as engine:
+        engine.issuers.create("Local", "GenericCA", {}, actor=ALICE, id="iss-local")
+        engine.targets.create("web", "Files", {"directory": str(out), **FILES}, actor=ALICE, id="tgt-web")
+        cert_id = engine.certificates.create(
+            name="new", common_name="new.example.com", issuer_id="iss-local", target_ids=["tgt-web"], actor=ALICE
+        ).id
+        issuance = engine.jobs.create(JobType.ISSUANCE, cert_id, actor=ALICE)
+
+    crashed = _engine(store_url, store_env["CERTCTL_HOME"], CERTCTL_CRASH_AT=point)
+    try:
+        crashed.wait(timeout=90)
+    finally:
+        if crashed.poll() is None:
+            crashed.kill()
+    assert crashed.returncode == -signal.SIGKILL
+
+    with Engine.open(store_url, env=store_env) as engine:
+        assert len(engine.certificates.list_versions(cert_id)) == (0 if point == "job.storing" else 1)
+        restarted = _engine(store_url, store_env["CERTCTL_HOME"])
+        try:
+
+            def finished() -> bool:
+                current = engine.certificates.current_version(cert_id)
+                deployments = engine.jobs.list(type=JobType.DEPLOYMENT, certificate_id=cert_id).items
+                return (
+                    engine.jobs.get(issuance.id).status is JobStatus.COMPLETED
+                    and current is not None
+                    and any(d.status is JobStatus.COMPLETED for d in deployments)
+                )
+
+            done = _wait_for(finished, 60)
+        finally:
+            restarted.send_signal(signal.SIGTERM)
+            _, err = restarted.communicate(timeout=30)
+        assert done, err[-3000:]
+        (version,) = engine.certificates.list_versions(cert_id)  # exactly one, never a second
+        assert engine.certificates.private_key_pem(version.id) is not None
+        leaf = x509.load_pem_x509_certificate((out / "cert.pem").read_bytes())
+        assert leaf.serial_number == int(version.serial_number, 16)
+        assert sorted(p.name for p in out.iterdir()) == sorted(FILES.values())
+        assert engine.audit.verify().ok
