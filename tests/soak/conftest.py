@@ -63,7 +63,7 @@ def run_soak(scale: SoakScale, workdir: Path, say: Callable[[str], None], **peer
     return soak, report
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def two_years(
     tmp_path_factory: pytest.TempPathFactory, nginx: NginxServer, say: Callable[[str], None]
 ) -> Iterator[tuple[Soak, SoakReport]]:
