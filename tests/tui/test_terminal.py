@@ -85,7 +85,7 @@ def test_certctl_demo_in_a_real_terminal(tmux: Callable[..., str], tmp_path: Pat
     shown = wait_for("mail.example.com")  # the first page has loaded
     assert "Common name" in shown and "vpn.example.com" in shown
     keys("/")
-    wait_for("filter: common name")  # the filter box has the focus
+    wait_for("filter: CN, SAN")  # the filter box has the focus
     keys("-l", "vpn")
     shown = wait_for("filter 'vpn'", absent="mail.example.com")
     assert "vpn.example.com" in shown
