@@ -179,7 +179,7 @@ class CertctlApp(App[int]):
     # ------------------------------------------------------------------ live refresh
     def poll_store(self) -> None:
         """Ask (on an engine thread) for the newest audit sequence; reload the screen when it moved."""
-        self.run_worker(self._poll(), group="poll", exclusive=True, exit_on_error=False)
+        self.run_worker(self._poll, group="poll", exclusive=True, exit_on_error=False)
 
     async def _poll(self) -> None:
         try:

@@ -48,7 +48,7 @@ class AuditEventScreen(ModalScreen[None]):
                 yield Static("loading…", id="event-body", markup=False)
 
     def on_mount(self) -> None:
-        self.run_worker(self._load(), exit_on_error=False)
+        self.run_worker(self._load, exit_on_error=False)
 
     async def _load(self) -> None:
         app: Any = self.app

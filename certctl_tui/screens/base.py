@@ -85,7 +85,7 @@ class CertctlScreen(Screen[None]):
                 if outcome is not None:
                     await outcome
 
-        self.run_worker(work(), group=group, exclusive=exclusive, exit_on_error=False)
+        self.run_worker(work, group=group, exclusive=exclusive, exit_on_error=False)
 
     # -------------------------------------------------------------- actions
     def action_back(self) -> None:

@@ -281,7 +281,7 @@ class IssuerDetailView(DetailView):
     def action_test_connection(self) -> None:
         line = self.query_one("#issuer-test-result", Static)
         line.update("Testing the connection…")
-        self.run_worker(self._run_test(), group="issuer-test", exclusive=True, exit_on_error=False)
+        self.run_worker(self._run_test, group="issuer-test", exclusive=True, exit_on_error=False)
 
     async def _run_test(self) -> None:
         line = self.query_one("#issuer-test-result", Static)

@@ -485,7 +485,7 @@ Address ranges and ports certctl probes for TLS listeners; what they serve lands
             )
             self.refresh_data()
 
-        self.run_worker(work(), group="scan", exit_on_error=False)
+        self.run_worker(work, group="scan", exit_on_error=False)
 
     # ------------------------------------------------------------------ create, delete
     def action_new(self) -> None:

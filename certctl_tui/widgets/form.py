@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from textual.app import ComposeResult
@@ -170,7 +171,7 @@ The engine checks every value; its message appears under the field it concerns.
         except FormError as exc:
             self.show_error(exc.field_name, exc.message)
             return
-        self.run_worker(self._run_save(values), exclusive=True, group="form-save")
+        self.run_worker(partial(self._run_save, values), exclusive=True, group="form-save")
 
     async def _run_save(self, values: dict[str, Any]) -> None:
         try:

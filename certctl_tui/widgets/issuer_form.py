@@ -9,6 +9,7 @@ checked against its CA at once; closing it hands the saved issuer back.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from textual.app import ComposeResult
@@ -219,7 +220,7 @@ words separated by spaces, quoted as in a shell (split with shlex, never run by 
         except InvalidInput as exc:
             self.show_error(exc.field, exc.message)
             return
-        self.run_worker(self._run_save(values), exclusive=True, group="form-save")
+        self.run_worker(partial(self._run_save, values), exclusive=True, group="form-save")
 
     async def _run_save(self, values: dict[str, Any]) -> None:
         current = self._saved or self._issuer
@@ -273,7 +274,7 @@ words separated by spaces, quoted as in a shell (split with shlex, never run by 
         result.remove_class("ok", "failed")
         result.update(f"Testing the connection of '{self._saved.name}'…")
         result.add_class("shown")
-        self.run_worker(self._run_test(self._saved.id), exclusive=True, group="issuer-test")
+        self.run_worker(partial(self._run_test, self._saved.id), exclusive=True, group="issuer-test")
 
     async def _run_test(self, issuer_id: str) -> None:
         result = self.query_one("#issuer-test-result", Static)
