@@ -89,6 +89,7 @@ def run_certctl(pebble: Pebble, count: int, tmp: Path) -> tuple[float, float, li
                     common_name=f"certctl-{prefix}{i}.example.com",
                     issuer_id="iss-pebble",
                     actor=ACTOR,
+                    queue_issuance=False,  # issued at once below
                 ).id
                 for i in range(count)
             ]

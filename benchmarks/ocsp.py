@@ -150,7 +150,11 @@ def build_data(work: Path, count: int, revoked_share: float) -> tuple[Path, list
         started = time.perf_counter()
         ids = [
             engine.certificates.create(
-                name=f"svc-{i}", common_name=f"svc-{i}.bench.example.test", issuer_id=ISSUER, actor=ACTOR
+                name=f"svc-{i}",
+                common_name=f"svc-{i}.bench.example.test",
+                issuer_id=ISSUER,
+                actor=ACTOR,
+                queue_issuance=False,  # issued at once below
             ).id
             for i in range(count)
         ]

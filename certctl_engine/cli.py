@@ -24,6 +24,8 @@ from certctl_engine.domain import (
     CertificateFilter,
     CertificateSortField,
     CertificateStatus,
+    JobStatus,
+    JobType,
     RevocationReason,
     SortOrder,
 )
@@ -238,6 +240,14 @@ def cmd_certs_create(args: argparse.Namespace) -> int:
             _print_json(cert)
         else:
             print(f"created certificate {cert.id} ({cert.name}), status {cert.status.value}")
+            job = engine.jobs.active_for(cert.id, JobType.ISSUANCE)
+            if job is not None:
+                then = (
+                    "another person approves it with 'certctl jobs approve'"
+                    if job.status is JobStatus.AWAITING_APPROVAL
+                    else "the engine's job processor issues it, or 'certctl certs issue' does now"
+                )
+                print(f"queued issuance job {job.id} ({job.status.value}): {then}")
     return EXIT_OK
 
 
@@ -720,7 +730,9 @@ def build_parser() -> argparse.ArgumentParser:
     json_flag(show)
     show.set_defaults(handler=cmd_certs_show)
 
-    create = certs_cmds.add_parser("create", help="register a managed certificate")
+    create = certs_cmds.add_parser(
+        "create", help="register a managed certificate and queue its issuance job (the engine issues it)"
+    )
     create.add_argument("--cn", "--common-name", dest="common_name", required=True)
     create.add_argument("--name", help="unique name (default: the common name)")
     create.add_argument("--san", action="append", metavar="NAME", help="subject alternative name (repeatable)")

@@ -10,10 +10,15 @@ import argparse
 import logging
 import os
 import signal
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from certctl_engine.domain import JobStatus, JobType
 from certctl_engine.errors import CertctlError, InvalidInput
+from certctl_engine.files import write_atomic
+
+if TYPE_CHECKING:
+    from certctl_engine.engine import Engine
 
 
 def _cli() -> Any:
@@ -112,12 +117,29 @@ def cmd_jobs_create(args: argparse.Namespace) -> int:
     return cli.EXIT_OK
 
 
+def _est_client_cas(engine: Engine, directory: Path) -> Path | None:
+    """The CA file TLS checks EST client certificates against, when EST takes them; else None."""
+    from certctl_engine.http.est import ESTConfig, client_ca_pem
+    from certctl_engine.services.est import ESTService
+
+    config = ESTConfig.from_env(os.environ)
+    if config is None or not config.client_certificates:
+        return None
+    est = ESTService(engine.context, engine.audit, engine.certificates, engine.issuance, engine.profiles, engine.ca)
+    pem = client_ca_pem(est, config)
+    if not pem:
+        return None
+    path = directory / "est-client-cas.pem"
+    write_atomic(path, pem.encode("ascii"), mode=0o644)
+    return path
+
+
 def cmd_engine(args: argparse.Namespace) -> int:
     """Run the scheduler loops and the service endpoints until SIGTERM or ctrl+c."""
     import anyio
     import uvicorn
 
-    from certctl_engine.http import build_app
+    from certctl_engine.http import build_app, tls_server
     from certctl_engine.scheduler import Scheduler
 
     cli = _cli()
@@ -138,7 +160,9 @@ def cmd_engine(args: argparse.Namespace) -> int:
         app = build_app(engine, scheduler)
         tls_options: dict[str, Any] = {}
         if tls is not None:
-            tls_options = {"ssl_certfile": str(tls.cert_file), "ssl_keyfile": str(tls.key_file)}
+            tls_options = tls_server.tls_options(
+                tls.cert_file, tls.key_file, client_ca_file=_est_client_cas(engine, tls.cert_file.parent)
+            )
         server = uvicorn.Server(
             uvicorn.Config(
                 app,

@@ -67,10 +67,13 @@ class Engine:
         self.renewal_policies = RenewalPolicyService(self.context, self.audit)
         self.issuers = IssuerService(self.context, self.audit)
         self.targets = TargetService(self.context, self.audit)
-        self.certificates = CertificateService(self.context, self.audit, self.renewal_policies)
+        self.jobs = JobService(self.context, self.audit)
+        self.certificates = CertificateService(self.context, self.audit, self.renewal_policies, self.jobs)
         self.stats = StatsService(self.context)
         self.ca = CAService(self.context, self.audit, self.issuers)
-        self.issuance = IssuanceService(self.context, self.certificates, self.issuers, self.profiles, self.ca)
+        self.issuance = IssuanceService(
+            self.context, self.certificates, self.issuers, self.profiles, self.ca, self.jobs
+        )
         self.revocation = RevocationService(
             self.context, self.audit, self.certificates, self.ca, self.issuance.connector_for
         )
@@ -85,7 +88,6 @@ class Engine:
         self.discovery = DiscoveryService(self.context, self.audit, self.exchange)
         self.certificates.use_rules(self.policies)
         self.issuance.use_rules(self.policies)
-        self.jobs = JobService(self.context, self.audit)
         self.deployments = DeploymentService(self.context, self.audit, self.jobs, self.certificates, self.targets)
         self.issuance.on_versions_stored(lambda versions, by: self.deployments.queue_for_versions(versions, actor=by))
         self.renewal_info = RenewalInfoService(self.context, self.certificates, self.issuance)

@@ -108,6 +108,7 @@ def ensure_service_certificate(engine: Engine, directory: Path, names: list[str]
             environment="certctl",
             tags={INTERNAL_TAG: "engine-service"},
             actor=_ACTOR,
+            queue_issuance=False,
         )
     version = engine.certificates.current_version(cert.id)
     action = "kept"

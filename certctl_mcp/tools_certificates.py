@@ -261,9 +261,11 @@ def register(kit: ToolKit) -> None:
         environment: Annotated[str, Field(max_length=64, description="Environment label, e.g. prod.")] = "",
         tags: Annotated[dict[str, str] | None, Field(description="Free-form key/value labels.")] = None,
     ) -> CertificateOut:
-        """Register a new managed certificate (status Pending; nothing is issued yet).
+        """Register a new managed certificate (status Pending) and queue its Issuance job.
 
-        Use it before issue_certificate when asked for a new certificate. Names are
+        The job waits in AwaitingApproval when the profile requires approval; otherwise the
+        engine's job processor issues it, or issue_certificate issues it at once (and
+        completes the job). See list_jobs for the job. Names are
         unique. The issuer, owner, team, profile and renewal policy must exist. To bring an
         existing certificate under management use import_certificate instead.
         """

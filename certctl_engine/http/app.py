@@ -46,7 +46,7 @@ def protocol_endpoints(engine: Engine, env: Mapping[str, str]) -> tuple[list[Rou
     routes = crl_routes(engine.crl_publisher)
     est_config = ESTConfig.from_env(env)
     if est_config is not None:
-        est = ESTService(engine.audit, engine.certificates, engine.issuance, engine.profiles, engine.ca)
+        est = ESTService(engine.context, engine.audit, engine.certificates, engine.issuance, engine.profiles, engine.ca)
         routes += est_routes(est, est_config)
     return routes, Middleware(OCSPEndpoint, responder=responder)
 

@@ -8,11 +8,16 @@ picks the issuer and profile its enrollments follow. Configuration, read at star
   unlabelled paths
 - ``CERTCTL_EST_LABELS``: ``label=profile[@issuer],...`` (issuer defaults to the one above)
 - ``CERTCTL_EST_USERS``: ``user:pbkdf2-hash,...`` (see ``est_auth``)
+- ``CERTCTL_EST_CLIENT_CERTS`` (default ``true``): accept TLS client certificates, verified
+  against the labels' CAs during the handshake (see ``tls_server``)
 - ``CERTCTL_EST_ALLOW_HTTP``: accept basic credentials without TLS (tests behind a TLS proxy
   that does not forward the scheme); off by default, since RFC 7030 §3.2.3 requires TLS
 
-Enrollment needs HTTP basic credentials over HTTPS: 401 for missing or wrong ones, 403 over
-plain HTTP. The CSR is base64 DER PKCS#10 (``application/pkcs10``; PEM is accepted too); a
+Enrollment needs HTTP basic credentials or a client certificate over HTTPS: 401 for missing
+or wrong ones, 403 over plain HTTP. A client certificate must be the current version of an
+active certificate certctl issued under the label's issuer; an EST-enrolled one enrolls as
+the user who enrolled it, and ``simplereenroll`` with it renews that very certificate.
+The CSR is base64 DER PKCS#10 (``application/pkcs10``; PEM is accepted too); a
 CSR the profile refuses gets 400 with the reason in the body. Answers are base64 DER PKCS#7
 certs-only structures in 76-column lines.
 """
@@ -34,15 +39,17 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from certctl_engine.domain import Actor
-from certctl_engine.errors import CertctlError, Conflict, InvalidInput, IssuerError, NotFound
+from certctl_engine.errors import CertctlError, Conflict, InvalidInput, IssuerError, NotFound, Unauthorized
 from certctl_engine.http.bodies import BodyTooLarge, read_bounded
 from certctl_engine.http.est_auth import ESTUsers, parse_basic
-from certctl_engine.services.est import ESTRoute, ESTService
+from certctl_engine.http.tls_server import client_certificate
+from certctl_engine.services.est import ESTClient, ESTRoute, ESTService
 
 PKCS7_TYPE = "application/pkcs7-mime"
 CERTS_ONLY_TYPE = "application/pkcs7-mime; smime-type=certs-only"
 MAX_CSR_BYTES = 64 * 1024
 _TRUE = {"true", "1", "yes"}
+_FALSE = {"false", "0", "no"}
 _LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 _OPERATIONS = {"cacerts", "simpleenroll", "simplereenroll", "csrattrs", "serverkeygen", "fullcmc"}
 _CHALLENGE = {"WWW-Authenticate": 'Basic realm="certctl EST", charset="UTF-8"'}
@@ -56,6 +63,11 @@ class ESTConfig:
     users: ESTUsers
     labels: Mapping[str, ESTRoute] = field(default_factory=dict)
     allow_http: bool = False
+    client_certificates: bool = True
+
+    @property
+    def routes(self) -> list[ESTRoute]:
+        return [self.default, *self.labels.values()]
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ESTConfig | None:
@@ -80,15 +92,42 @@ class ESTConfig:
                 )
             labels[label] = ESTRoute(label, issuer.strip() or issuer_id, profile.strip())
         users = ESTUsers.parse(env.get("CERTCTL_EST_USERS") or "")
-        if not len(users):
+        client_text = (env.get("CERTCTL_EST_CLIENT_CERTS") or "true").strip().lower()
+        if client_text not in _TRUE | _FALSE:
             raise InvalidInput(
-                "EST is enabled but CERTCTL_EST_USERS names no user; nobody could enroll", field="CERTCTL_EST_USERS"
+                f"CERTCTL_EST_CLIENT_CERTS must be true or false, not '{client_text}'", field="CERTCTL_EST_CLIENT_CERTS"
+            )
+        client_certificates = client_text in _TRUE
+        if not len(users) and not client_certificates:
+            raise InvalidInput(
+                "EST is enabled but CERTCTL_EST_USERS names no user and client certificates are off; "
+                "nobody could enroll",
+                field="CERTCTL_EST_USERS",
             )
         allow_http = (env.get("CERTCTL_EST_ALLOW_HTTP") or "").strip().lower() in _TRUE
-        return cls(ESTRoute("", issuer_id, profile_id), users, labels, allow_http)
+        return cls(ESTRoute("", issuer_id, profile_id), users, labels, allow_http, client_certificates)
 
     def route(self, label: str | None) -> ESTRoute | None:
         return self.default if label is None else self.labels.get(label)
+
+
+def client_ca_pem(est: ESTService, config: ESTConfig) -> str:
+    """The CAs whose certificates may authenticate EST clients: each label's issuing CA and its
+    chain, for the TLS layer to verify client certificates against (empty when none applies)."""
+    seen: set[bytes] = set()
+    blocks: list[str] = []
+    for issuer_id in dict.fromkeys(route.issuer_id for route in config.routes):
+        try:
+            certificates = est.ca_certificates(ESTRoute("", issuer_id), actor=_ACTOR)
+        except CertctlError as exc:  # an issuer certctl does not sign for: its clients use basic credentials
+            log.warning("EST client certificates of issuer %s cannot be checked: %s", issuer_id, exc)
+            continue
+        for certificate in certificates:
+            pem = certificate.public_bytes(Encoding.PEM)
+            if pem not in seen:
+                seen.add(pem)
+                blocks.append(pem.decode("ascii"))
+    return "".join(blocks)
 
 
 def pkcs7_body(certificates: list[x509.Certificate]) -> bytes:
@@ -137,15 +176,27 @@ def est_routes(est: ESTService, config: ESTConfig) -> list[Route]:
 
         return endpoint
 
-    async def authenticate(request: Request) -> str | Response:
+    async def authenticate(request: Request, route: ESTRoute) -> ESTClient | Response:
         if request.url.scheme != "https" and not config.allow_http:
             return _text(403, "EST enrollment needs HTTPS: basic credentials must not cross the network in clear")
+        refused: str | None = None
+        presented = client_certificate(request.scope) if config.client_certificates else None
+        if presented is not None:
+            try:
+                return await anyio.to_thread.run_sync(lambda: est.identify(route, presented))
+            except Unauthorized as exc:  # basic credentials may still let the client in
+                refused = exc.message
         credentials = parse_basic(request.headers.get("authorization"))
         if credentials is None:
-            return _text(401, "EST enrollment needs HTTP basic credentials", _CHALLENGE)
+            wanted = (
+                "HTTP basic credentials or a client certificate"
+                if config.client_certificates
+                else "HTTP basic credentials"
+            )
+            return _text(401, refused or f"EST enrollment needs {wanted}", _CHALLENGE)
         if not await anyio.to_thread.run_sync(config.users.verify, *credentials):
             return _text(401, "wrong EST user name or password", _CHALLENGE)
-        return credentials[0]
+        return ESTClient(credentials[0])
 
     async def cacerts(request: Request, route: ESTRoute) -> Response:
         try:
@@ -156,13 +207,17 @@ def est_routes(est: ESTService, config: ESTConfig) -> list[Route]:
 
     def enrollment(reenroll: bool) -> Handler:
         async def handler(request: Request, route: ESTRoute) -> Response:
-            user = await authenticate(request)
-            if isinstance(user, Response):
-                return user
+            client = await authenticate(request, route)
+            if isinstance(client, Response):
+                return client
             try:
                 csr = decode_csr_body(await read_bounded(request, MAX_CSR_BYTES))
-                call = est.reenroll if reenroll else est.enroll
-                issued = await anyio.to_thread.run_sync(lambda: call(route, csr, user=user))
+                if reenroll:
+                    issued = await anyio.to_thread.run_sync(
+                        lambda: est.reenroll(route, csr, user=client.user, certificate_id=client.certificate_id)
+                    )
+                else:
+                    issued = await anyio.to_thread.run_sync(lambda: est.enroll(route, csr, user=client.user))
             except BodyTooLarge as exc:
                 return _text(413, str(exc))
             except CertctlError as exc:

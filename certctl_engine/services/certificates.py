@@ -25,6 +25,7 @@ from certctl_engine.domain import (
     CertificateSortField,
     CertificateStatus,
     CertificateVersion,
+    JobType,
     KeyAlgorithm,
     Page,
     RevocationReason,
@@ -34,6 +35,7 @@ from certctl_engine.errors import Conflict, InvalidInput, NotFound
 from certctl_engine.ids import new_id
 from certctl_engine.services.audit import AuditService
 from certctl_engine.services.context import ServiceContext
+from certctl_engine.services.jobs import JobService
 from certctl_engine.services.new_version import NewVersion
 from certctl_engine.services.paging import check_limit, decode_cursor, encode_cursor
 from certctl_engine.services.policies import CertificateFacts, PolicyService
@@ -156,10 +158,13 @@ def _version(row: CertificateVersionModel) -> CertificateVersion:
 
 
 class CertificateService:
-    def __init__(self, ctx: ServiceContext, audit: AuditService, policies: RenewalPolicyService) -> None:
+    def __init__(
+        self, ctx: ServiceContext, audit: AuditService, policies: RenewalPolicyService, jobs: JobService
+    ) -> None:
         self._ctx = ctx
         self._audit = audit
         self._policies = policies
+        self._jobs = jobs
         self._rules: PolicyService | None = None
 
     # ------------------------------------------------------------------ reading
@@ -458,8 +463,14 @@ class CertificateService:
         target_ids: Sequence[str] = (),
         id: str | None = None,
         status: CertificateStatus = CertificateStatus.PENDING,
+        queue_issuance: bool = True,
     ) -> Certificate:
-        """Register a managed certificate (no version yet until it is issued or imported)."""
+        """Register a managed certificate; it has no version until it is issued or imported.
+
+        A new Pending certificate gets an Issuance job in the same transaction (waiting for
+        approval when its profile asks for one), so the job processor issues it with nobody
+        asking. ``queue_issuance=False`` is for callers that issue or import it at once.
+        """
         name = require_text(name, "name")
         common_name = require_text(common_name, "common_name", max_length=253)
         san_values = normalize_sans(sans)
@@ -536,6 +547,8 @@ class CertificateService:
             )
             if findings and self._rules is not None:
                 self._rules.record(cert_id, findings, actor=actor)
+            if queue_issuance and status is CertificateStatus.PENDING:
+                self._jobs.create(JobType.ISSUANCE, cert_id, actor=actor)
         return self.get(cert_id)
 
     def use_rules(self, rules: PolicyService) -> None:

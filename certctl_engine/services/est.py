@@ -16,19 +16,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
 from certctl_engine.domain import Actor, CertificateStatus, CertificateVersion, Profile
-from certctl_engine.errors import CertctlError, InvalidInput
+from certctl_engine.errors import CertctlError, InvalidInput, Unauthorized
 from certctl_engine.pki import key_spec_of, load_certificates, load_csr
 from certctl_engine.services import profile_rules
 from certctl_engine.services.audit import AuditService
 from certctl_engine.services.ca import CAService
 from certctl_engine.services.certificates import CertificateService
+from certctl_engine.services.context import ServiceContext
 from certctl_engine.services.issuance import IssuanceService
 from certctl_engine.services.profiles import ProfileService
-from certctl_engine.store.models import CertificateModel
+from certctl_engine.store.models import CertificateModel, CertificateVersionModel
 
 EST_NAME_PREFIX = "est-"
 LABEL_TAG = "est_label"
@@ -53,6 +55,15 @@ class ESTEnrollment:
 
 
 @dataclass(frozen=True, slots=True)
+class ESTClient:
+    """Who is enrolling: an HTTP basic user, or the certctl certificate a TLS client presented."""
+
+    user: str
+    certificate_id: str | None = None
+    """The managed certificate the client authenticated with (client-certificate authentication)."""
+
+
+@dataclass(frozen=True, slots=True)
 class _Request:
     csr_pem: str
     common_name: str
@@ -62,12 +73,14 @@ class _Request:
 class ESTService:
     def __init__(
         self,
+        ctx: ServiceContext,
         audit: AuditService,
         certificates: CertificateService,
         issuance: IssuanceService,
         profiles: ProfileService,
         ca: CAService,
     ) -> None:
+        self._ctx = ctx
         self._audit = audit
         self._certificates = certificates
         self._issuance = issuance
@@ -93,6 +106,7 @@ class ESTService:
             environment="est",
             tags={LABEL_TAG: route.label, USER_TAG: user},
             actor=actor,
+            queue_issuance=False,
         )
         try:
             version = self._issuance.issue(
@@ -107,11 +121,41 @@ class ESTService:
             raise
         return _enrollment(cert.id, version.pem_chain)
 
-    def reenroll(self, route: ESTRoute, csr_data: bytes, *, user: str) -> ESTEnrollment:
-        """Renew the certificate ``user`` enrolled for the CSR's subject, with the CSR's (new) key."""
+    def identify(self, route: ESTRoute, certificate: x509.Certificate) -> ESTClient:
+        """Who a TLS client certificate speaks for (RFC 7030 §3.3.2): the current version of an
+        active certificate certctl issued under this label's issuer. An EST-enrolled one speaks
+        for the user who enrolled it; any other for itself (``cert:<id>``)."""
+        fingerprint = certificate.fingerprint(SHA256()).hex()
+        version = CertificateVersionModel.get_or_none(CertificateVersionModel.fingerprint_sha256 == fingerprint)
+        if version is None:
+            raise Unauthorized("the client certificate is not one certctl manages")
+        cert = CertificateModel.get_by_id(version.certificate_id)
+        if cert.issuer_id != route.issuer_id:
+            raise Unauthorized(
+                f"the client certificate was issued by '{cert.issuer_id}', not by the issuer of EST label "
+                f"'{route.label or '(default)'}' ('{route.issuer_id}')"
+            )
+        if cert.status in (CertificateStatus.REVOKED.value, CertificateStatus.ARCHIVED.value):
+            raise Unauthorized(f"the client certificate's certificate '{cert.id}' is {cert.status}")
+        if cert.current_version_id != version.id:
+            raise Unauthorized(
+                f"the client certificate is an older version of '{cert.id}'; authenticate with its current version"
+            )
+        if version.not_after <= self._ctx.now():
+            raise Unauthorized(f"the client certificate expired at {version.not_after:%Y-%m-%d %H:%M} UTC")
+        return ESTClient((cert.tags or {}).get(USER_TAG) or f"cert:{cert.id}", cert.id)
+
+    def reenroll(
+        self, route: ESTRoute, csr_data: bytes, *, user: str, certificate_id: str | None = None
+    ) -> ESTEnrollment:
+        """Renew, with the CSR's (new) key, the certificate the client authenticated with
+        (``certificate_id``), or else the one ``user`` enrolled for the CSR's subject."""
         actor = _actor(user)
         request = self._checked_request(route, csr_data)
-        existing = self._enrolled(route, request, user)
+        if certificate_id is not None:
+            existing = self._presented(certificate_id, request)
+        else:
+            existing = self._enrolled(route, request, user)
         version = self._issuance.renew(
             existing.id,
             actor=actor,
@@ -146,6 +190,19 @@ class ESTService:
         profile_rules.check_key(profile, key_spec_of(csr.public_key()))  # type: ignore[arg-type]
         return _Request(csr.public_bytes(Encoding.PEM).decode(), common_name, sans)
 
+    def _presented(self, certificate_id: str, request: _Request) -> CertificateModel:
+        """The client's own certificate, renewed only for the same subject and names (RFC 7030 §4.2.2)."""
+        row = CertificateModel.get_by_id(certificate_id)
+        current = self._certificates.get(certificate_id)
+        if request.common_name != row.common_name:
+            raise InvalidInput(
+                f"re-enrollment must keep the subject of the client certificate (CN={row.common_name}); "
+                f"the CSR asks for CN={request.common_name}",
+                field="csr",
+            )
+        _check_same_names(current.sans, request.sans)
+        return row
+
     def _enrolled(self, route: ESTRoute, request: _Request, user: str) -> CertificateModel:
         rows = (
             CertificateModel.select()
@@ -161,19 +218,22 @@ class ESTService:
         for row in rows:
             tags = row.tags or {}
             if tags.get(USER_TAG) == user and tags.get(LABEL_TAG) == route.label:
-                current = self._certificates.get(row.id)
-                if set(current.sans) != set(request.sans):
-                    raise InvalidInput(
-                        f"re-enrollment must keep the subjectAltName of the certificate it renews "
-                        f"({', '.join(current.sans) or 'none'}); the CSR asks for {', '.join(request.sans) or 'none'}",
-                        field="csr",
-                    )
+                _check_same_names(self._certificates.get(row.id).sans, request.sans)
                 return row
         raise InvalidInput(
             f"nothing to re-enroll: user '{user}' has no active certificate for '{request.common_name}' "
             f"under EST label '{route.label or '(default)'}'",
             field="csr",
             hint="use simpleenroll first",
+        )
+
+
+def _check_same_names(current: tuple[str, ...], asked: tuple[str, ...]) -> None:
+    if set(current) != set(asked):
+        raise InvalidInput(
+            f"re-enrollment must keep the subjectAltName of the certificate it renews "
+            f"({', '.join(current) or 'none'}); the CSR asks for {', '.join(asked) or 'none'}",
+            field="csr",
         )
 
 

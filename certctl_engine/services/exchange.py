@@ -173,6 +173,7 @@ class ExchangeService:
                     environment=environment,
                     tags={"source": "import"},
                     actor=actor,
+                    queue_issuance=False,
                 )
                 if info.not_after <= now:
                     status = CertificateStatus.EXPIRED

@@ -29,6 +29,7 @@ from certctl_engine.domain import (
     CertificateVersion,
     IssuerCheck,
     IssuerType,
+    JobType,
     PolicySeverity,
     Profile,
 )
@@ -41,6 +42,7 @@ from certctl_engine.services.ca import CAService
 from certctl_engine.services.certificates import CertificateService
 from certctl_engine.services.context import ServiceContext
 from certctl_engine.services.issuers import ConnectorSetup, IssuerService
+from certctl_engine.services.jobs import JobService
 from certctl_engine.services.new_version import NewVersion
 from certctl_engine.services.policies import PolicyService, facts_of
 from certctl_engine.services.profiles import ProfileService
@@ -155,8 +157,10 @@ class IssuanceService:
         issuers: IssuerService,
         profiles: ProfileService,
         ca: CAService,
+        jobs: JobService,
     ) -> None:
         self._ctx = ctx
+        self._jobs = jobs
         self._certificates = certificates
         self._issuers = issuers
         self._profiles = profiles
@@ -339,6 +343,10 @@ class IssuanceService:
         if subject is None:
             raise NotFound("certificate", certificate_id, hint="list certificates to find its id")
         _check_state(subject, renewal=renewal)
+        if not renewal and on_stored is None:
+            _check_not_awaiting_approval(
+                certificate_id, self._jobs.awaiting_approval([certificate_id], JobType.ISSUANCE)
+            )
         refused = self._check_rules([certificate_id], actor)
         if certificate_id in refused:
             raise refused[certificate_id]
@@ -350,6 +358,8 @@ class IssuanceService:
             version = self._store([new], actor, renewal=renewal)[0]
             if on_stored is not None:
                 on_stored(version)
+            elif not renewal:
+                self._jobs.fulfil_issuance({certificate_id: version.id}, actor=actor)
         return version
 
     # ------------------------------------------------------------------ many certificates
@@ -405,6 +415,7 @@ class IssuanceService:
         for start in range(0, len(ids), batch_size):
             batch = ids[start : start + batch_size]
             subjects = _load_subjects(self._ctx.store.database, batch)
+            waiting = {} if renewal else self._jobs.awaiting_approval(list(subjects), JobType.ISSUANCE)
             refused = self._check_rules(list(subjects), actor)
             pending: list[_Pending] = []
             ready: list[NewVersion] = []
@@ -414,6 +425,7 @@ class IssuanceService:
                     if subject is None:
                         raise NotFound("certificate", cert_id, hint="list certificates to find its id")
                     _check_state(subject, renewal=renewal)
+                    _check_not_awaiting_approval(cert_id, waiting)
                     if cert_id in refused:
                         raise refused[cert_id]
                     profile = None
@@ -452,7 +464,10 @@ class IssuanceService:
                         except (CertctlError, KeyError) as exc:
                             message = exc.message if isinstance(exc, CertctlError) else "deleted meanwhile"
                             failed.append(BulkIssueFailure(new.certificate_id, message))
-                    issued.extend(self._store(storable, actor, renewal=renewal))
+                    stored = self._store(storable, actor, renewal=renewal)
+                    if not renewal:
+                        self._jobs.fulfil_issuance({v.certificate_id: v.id for v in stored}, actor=actor)
+                    issued.extend(stored)
             if progress is not None:
                 progress(min(start + batch_size, len(ids)), len(ids))
         return BulkIssueResult(issued=tuple(issued), failed=tuple(failed))
@@ -560,6 +575,15 @@ class IssuanceService:
         for listener in self._stored_listeners:
             listener(stored, actor)
         return stored
+
+
+def _check_not_awaiting_approval(certificate_id: str, waiting: dict[str, str]) -> None:
+    """Issuing directly must not step round a job that waits for someone's approval."""
+    if certificate_id in waiting:
+        raise Conflict(
+            f"certificate '{certificate_id}' waits for approval of its issuance job '{waiting[certificate_id]}'; "
+            "another person approves it (jobs approve), then the job issues it"
+        )
 
 
 def _check_state(subject: _Subject, *, renewal: bool) -> None:

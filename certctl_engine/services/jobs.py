@@ -207,6 +207,49 @@ class JobService:
             )
         return _job(row)
 
+    def awaiting_approval(self, certificate_ids: Sequence[str], job_type: JobType) -> dict[str, str]:
+        """The jobs of this type waiting for a person, by certificate: what may not be bypassed."""
+        found: dict[str, str] = {}
+        ids = list(certificate_ids)
+        for start in range(0, len(ids), 500):
+            rows = JobModel.select(JobModel.certificate, JobModel.id).where(
+                JobModel.certificate.in_(ids[start : start + 500])
+                & (JobModel.type == job_type.value)
+                & (JobModel.status == S.AWAITING_APPROVAL.value)
+            )
+            found.update((row.certificate_id, row.id) for row in rows)
+        return found
+
+    def fulfil_issuance(self, versions: Mapping[str, str], *, actor: Actor) -> list[str]:
+        """Complete the queued Issuance jobs of certificates just issued directly (``versions``:
+        certificate id -> new version id), so the job processor does not issue them twice.
+
+        Runs inside the caller's write transaction, the one that stores the versions: a crash
+        keeps both or neither. Returns the ids of the jobs completed.
+        """
+        completed: list[str] = []
+        ids = list(versions)
+        with self._ctx.store.write():
+            for start in range(0, len(ids), 500):
+                rows = list(
+                    JobModel.select().where(
+                        JobModel.certificate.in_(ids[start : start + 500])
+                        & (JobModel.type == JobType.ISSUANCE.value)
+                        & JobModel.status.in_([S.PENDING.value, S.AWAITING_CSR.value, S.RUNNING.value])
+                    )
+                )
+                for row in rows:
+                    if row.status != S.RUNNING.value:
+                        self._move(row, S.RUNNING, actor=actor, action="job_started", extra={"by": "direct issuance"})
+                    row.details = {
+                        **(row.details or {}),
+                        "version_id": versions[row.certificate_id],
+                        "fulfilled_by": "direct issuance",
+                    }
+                    self._move(row, S.COMPLETED, actor=actor, action="job_completed")
+                    completed.append(row.id)
+        return completed
+
     # ------------------------------------------------------------------ transitions
     def _move(
         self,

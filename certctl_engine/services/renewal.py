@@ -221,6 +221,9 @@ class RenewalService:
             crash_point("job.stored")
             return JobStatus.COMPLETED
         except CertctlError as exc:
+            now = self._jobs.get(job.id)
+            if now.status is not JobStatus.RUNNING:  # finished meanwhile (issued directly): nothing to fail
+                return now.status
             wait = exc.retry_after_seconds if isinstance(exc, IssuerError) else None
             result = self._jobs.fail(job.id, str(exc), actor=actor, wait_seconds=wait)
         except Exception as exc:  # a bug in one job must not stop the loop; keep the error verbatim

@@ -233,7 +233,7 @@ def test_agent_keygen_renewal_deploys_and_verifies_with_the_key_never_leaving_th
             name="edge", common_name="edge.example.com", sans=("edge.example.com", "localhost"),
             issuer_id="iss-local", target_ids=["tgt-edge"], actor=ALICE,
         ).id  # fmt: skip
-        issuance = engine.jobs.create(JobType.ISSUANCE, cert_id, actor=ALICE)
+        issuance = engine.jobs.active_for(cert_id, JobType.ISSUANCE)
         first = _wait("the first version from the agent's CSR", lambda: _signed(engine, issuance.id, cert_id))
         first_deploy = _wait("the first deployment, verified", lambda: _deployment(engine, cert_id, first.id))
         assert first_deploy.verification_status is VerificationStatus.SUCCESS, procs.log("agent")

@@ -139,7 +139,7 @@ def test_a_first_issuance_killed_at_each_step_completes_exactly_once_after_a_res
         cert_id = engine.certificates.create(
             name="new", common_name="new.example.com", issuer_id="iss-local", target_ids=["tgt-web"], actor=ALICE
         ).id
-        issuance = engine.jobs.create(JobType.ISSUANCE, cert_id, actor=ALICE)
+        issuance = engine.jobs.active_for(cert_id, JobType.ISSUANCE)
 
     crashed = _engine(store_url, store_env["CERTCTL_HOME"], CERTCTL_CRASH_AT=point)
     try:

@@ -55,7 +55,7 @@ async def test_the_job_processor_runs_queued_work(engine: Engine) -> None:
     actor = Actor("alice")
     engine.issuers.create("Local", "GenericCA", actor=actor, id="iss-local")
     cert = engine.certificates.create(name="a", common_name="a.example.com", issuer_id="iss-local", actor=actor).id
-    job = engine.jobs.create(JobType.ISSUANCE, cert, actor=actor)
+    job = engine.jobs.active_for(cert, JobType.ISSUANCE)
     intervals = {spec.name: 0.2 for spec in LOOPS}
     await _run_for(Scheduler(engine, intervals=intervals, lease_renew=0.2), 1.5)
     assert engine.jobs.get(job.id).status is JobStatus.COMPLETED

@@ -361,6 +361,7 @@ class Soak:
                 target_ids=[target.id],
                 actor=ADMIN,
                 id=f"cert-{name}",
+                queue_issuance=False,  # the plan queues each issuance at its staggered time
             )
             self.cert_ids.append(cert.id)
             if target.id == "tgt-nginx":
@@ -389,6 +390,7 @@ class Soak:
                     target_ids=[target.id],
                     actor=ADMIN,
                     id=f"cert-{name}",
+                    queue_issuance=False,  # the plan queues its issuance at the start, below
                 )
                 self.target_dirs[cert.id] = directory
                 self.pebble_certs.append(cert.id)

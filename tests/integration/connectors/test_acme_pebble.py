@@ -119,10 +119,12 @@ def test_a_failing_challenge_fails_the_job_with_the_cas_words_and_others_still_i
         actor=ACTOR,
         id="iss-broken",
     )
-    bad = _register(acme, "bad", "bad.example.com", "iss-broken")
+    bad = acme.certificates.create(  # its job comes below, with a single attempt
+        name="bad", common_name="bad.example.com", issuer_id="iss-broken", actor=ACTOR, queue_issuance=False
+    ).id
     good = _register(acme, "good", "good.example.com", "iss-http")
     bad_job = acme.jobs.create(JobType.ISSUANCE, bad, actor=ACTOR, max_attempts=1)
-    good_job = acme.jobs.create(JobType.ISSUANCE, good, actor=ACTOR)
+    good_job = acme.jobs.active_for(good, JobType.ISSUANCE)
     acme.renewal.process_due()
     failed = acme.jobs.get(bad_job.id)
     assert failed.status is JobStatus.FAILED

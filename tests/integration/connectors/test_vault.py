@@ -187,12 +187,14 @@ def test_vaults_errors_are_kept_verbatim_and_nothing_is_stored(
     _nothing_stored(engine, evil, sequence)
 
     # Through the job runner: the job fails with Vault's words, and another certificate still issues.
-    bad = engine.certificates.create(name="bad", common_name="bad.example.com", issuer_id="iss-nope", actor=ACTOR).id
+    bad = engine.certificates.create(  # its job comes below, with a single attempt
+        name="bad", common_name="bad.example.com", issuer_id="iss-nope", actor=ACTOR, queue_issuance=False
+    ).id
     good = engine.certificates.create(
         name="good", common_name="good.example.com", issuer_id="iss-vault", actor=ACTOR
     ).id
     bad_job = engine.jobs.create(JobType.ISSUANCE, bad, actor=ACTOR, max_attempts=1)
-    good_job = engine.jobs.create(JobType.ISSUANCE, good, actor=ACTOR)
+    good_job = engine.jobs.active_for(good, JobType.ISSUANCE)
     engine.renewal.process_due()
     failed = engine.jobs.get(bad_job.id)
     assert failed.status is JobStatus.FAILED

@@ -8,16 +8,25 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 
+from certctl_engine.http.tls_server import tls_options
+
 
 @contextmanager
-def serve(app: Starlette | Callable[[str], Starlette], *, tls: tuple[Path, Path] | None = None) -> Iterator[str]:
+def serve(
+    app: Starlette | Callable[[str], Starlette],
+    *,
+    tls: tuple[Path, Path] | None = None,
+    client_ca: Path | None = None,
+) -> Iterator[str]:
     """Yield the base URL (``http://127.0.0.1:PORT`` or https with ``tls=(cert, key)``) while serving.
 
-    ``app`` may be a function of the base URL, for apps that must know their own address.
+    ``app`` may be a function of the base URL, for apps that must know their own address;
+    ``client_ca`` makes TLS accept client certificates it signed, as ``certctl engine`` does for EST.
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -26,9 +35,9 @@ def serve(app: Starlette | Callable[[str], Starlette], *, tls: tuple[Path, Path]
     base = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     if not isinstance(app, Starlette):
         app = app(base)
-    options: dict[str, str] = {}
+    options: dict[str, Any] = {}
     if tls is not None:
-        options = {"ssl_certfile": str(tls[0]), "ssl_keyfile": str(tls[1])}
+        options = tls_options(tls[0], tls[1], client_ca_file=client_ca)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", **options))  # type: ignore[arg-type]
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -129,7 +129,7 @@ def test_a_csr_from_the_agent_completes_the_job_and_no_key_is_stored(
     cert_id = engine.certificates.create(
         name="edge", common_name="edge.example.com", sans=("edge.example.com",), issuer_id="iss-local", actor=ALICE
     ).id
-    job = engine.jobs.create(JobType.ISSUANCE, cert_id, actor=ALICE)
+    job = engine.jobs.active_for(cert_id, JobType.ISSUANCE)
     engine.jobs.transition(job.id, JobStatus.RUNNING, actor=ALICE)
     engine.jobs.await_csr(job.id, actor=ALICE, agent_id=agent_id)
     (item,) = client.get(f"/api/v1/agents/{agent_id}/work", headers=auth).json()["jobs"]
@@ -195,7 +195,7 @@ def test_in_agent_keygen_mode_a_renewal_waits_for_the_agents_csr(
     cert_id = engine.certificates.create(
         name="edge", common_name="edge.example.com", issuer_id="iss-local", target_ids=["tgt-edge"], actor=ALICE
     ).id
-    job = engine.jobs.create(JobType.ISSUANCE, cert_id, actor=ALICE)
+    job = engine.jobs.active_for(cert_id, JobType.ISSUANCE)
     run = engine.renewal.process_due()
     assert run.awaiting_csr == 1 and run.completed == 0
     waiting = engine.jobs.get(job.id)

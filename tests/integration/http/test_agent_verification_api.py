@@ -90,7 +90,7 @@ def test_a_failed_csr_attempt_reported_by_the_agent_counts_and_keeps_the_error(
     cert_id = engine.certificates.create(
         name="edge", common_name="edge.example.com", issuer_id="iss-local", actor=ALICE
     ).id
-    job = engine.jobs.create(JobType.ISSUANCE, cert_id, actor=ALICE)
+    job = engine.jobs.active_for(cert_id, JobType.ISSUANCE)
     engine.jobs.transition(job.id, JobStatus.RUNNING, actor=ALICE)
     engine.jobs.await_csr(job.id, actor=ALICE, agent_id=agent_id)
     failed = client.post(

@@ -21,9 +21,10 @@ from certctl_engine.domain import Actor, CertificateFilter
 from certctl_engine.engine import Engine
 from certctl_engine.errors import InvalidInput
 from certctl_engine.http import build_app
-from certctl_engine.http.est import ESTConfig
+from certctl_engine.http.est import ESTConfig, client_ca_pem
 from certctl_engine.http.est_auth import hash_password
 from certctl_engine.service_tls import ensure_service_certificate
+from certctl_engine.services.est import ESTService
 
 ALICE = Actor("alice")
 PASSWORD = "correct horse"
@@ -50,12 +51,22 @@ def _env() -> dict[str, str]:
 def site(engine: Engine, tmp_path: Path) -> Iterator[Site]:
     engine.issuers.create("Local", "GenericCA", {}, actor=ALICE, id="iss-local")
     engine.profiles.create(
-        "devices", actor=ALICE, id="prof-devices", allowed_key_algorithms=[{"algorithm": "ECDSA", "min_size": 256}]
+        "devices",
+        actor=ALICE,
+        id="prof-devices",
+        allowed_key_algorithms=[{"algorithm": "ECDSA", "min_size": 256}],
+        allowed_ekus=["clientAuth"],  # TLS accepts a client certificate only with this usage
     )
     engine.profiles.create("iot", actor=ALICE, id="prof-iot", required_san_patterns=[r"\.iot\.example\.test$"])
     tls = ensure_service_certificate(engine, tmp_path / "tls", ["localhost", "127.0.0.1"])
     assert tls.ca_file is not None
-    with serve(build_app(engine, env=_env()), tls=(tls.cert_file, tls.key_file)) as url:
+    # As `certctl engine` does: TLS accepts client certificates signed by the labels' CAs.
+    est = ESTService(engine.context, engine.audit, engine.certificates, engine.issuance, engine.profiles, engine.ca)
+    config = ESTConfig.from_env(_env())
+    assert config is not None
+    client_cas = tmp_path / "est-client-cas.pem"
+    client_cas.write_text(client_ca_pem(est, config))
+    with serve(build_app(engine, env=_env()), tls=(tls.cert_file, tls.key_file), client_ca=client_cas) as url:
         yield Site(engine, tmp_path, url, tls.ca_file)
 
 
@@ -146,6 +157,52 @@ def test_cacerts_enroll_reenroll_and_verify_to_the_root(site: Site) -> None:
     assert code == 204 and body == b""
 
 
+def test_a_client_certificate_enrolls_as_its_user_and_reenrolls_itself(site: Site) -> None:
+    code, body, _ = _enroll(site, "simpleenroll", _csr(site, "dev3", "dev3.example.test"), "-u", f"device-1:{PASSWORD}")
+    assert code == 200, body
+    _certs(site, body, "dev3.pem")
+    first = ("--cert", str(site.tmp / "dev3.pem"), "--key", str(site.tmp / "dev3.key"))
+    (cert,) = site.engine.certificates.list(CertificateFilter(query="dev3.example.test")).items
+
+    # No password: the certificate itself authenticates, and simplereenroll renews that very one.
+    code, body, _ = _enroll(site, "simplereenroll", _csr(site, "dev3b", "dev3.example.test"), *first)
+    assert code == 200, body
+    _certs(site, body, "dev3b.pem")
+    assert len(site.engine.certificates.list_versions(cert.id)) == 2
+    (event,) = site.engine.audit.list(action="est_simple_reenroll", resource_id=cert.id).items
+    assert event.actor == "est:device-1"
+    second = ("--cert", str(site.tmp / "dev3b.pem"), "--key", str(site.tmp / "dev3b.key"))
+
+    # The superseded version no longer speaks for anyone; the current one enrolls as its user.
+    code, body, _ = _enroll(site, "simpleenroll", _csr(site, "x", "x.example.test"), *first)
+    assert code == 401 and b"older version" in body
+    code, body, _ = _enroll(site, "simpleenroll", _csr(site, "dev4", "dev4.example.test"), *second)
+    assert code == 200, body
+    (dev4,) = site.engine.certificates.list(CertificateFilter(query="dev4.example.test")).items
+    assert dev4.tags["est_user"] == "device-1"
+    # Re-enrolling with a client certificate keeps its subject.
+    code, body, _ = _enroll(site, "simplereenroll", _csr(site, "dev3c", "other.example.test"), *second)
+    assert code == 400 and b"must keep the subject of the client certificate (CN=dev3.example.test)" in body
+
+    # Revoked, it is refused with the reason; a certificate from a CA certctl does not know fails TLS.
+    site.engine.revocation.revoke(cert.id, "keyCompromise", actor=ALICE)
+    code, body, _ = _enroll(site, "simpleenroll", _csr(site, "dev5", "dev5.example.test"), *second)
+    assert code == 401 and f"'{cert.id}' is Revoked".encode() in body
+    _run(
+        "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1",
+        "-subj", "/CN=stranger", "-keyout", str(site.tmp / "stranger.key"), "-out", str(site.tmp / "stranger.pem"),
+    )  # fmt: skip
+    stranger = subprocess.run(
+        ["curl", "-sS", "--cacert", str(site.ca_file), "--cert", str(site.tmp / "stranger.pem"), "--key",
+         str(site.tmp / "stranger.key"), "-o", "/dev/null", "-w", "%{http_code}", "-H",
+         "Content-Type: application/pkcs10", "--data-binary", f"@{_csr(site, 's', 's.example.test')}",
+         site.url + "/.well-known/est/simpleenroll"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert stranger.returncode != 0 and stranger.stdout in ("", "000"), stranger
+    assert site.engine.certificates.list(CertificateFilter(query="s.example.test")).items == ()
+
+
 def test_wrong_or_missing_credentials_are_401_and_plain_http_403(site: Site) -> None:
     csr = _csr(site, "dev2", "dev2.example.test")
     for auth in (["-u", "device-1:wrong"], ["-u", f"nobody:{PASSWORD}"], []):
@@ -184,8 +241,12 @@ def test_a_csr_the_profile_forbids_is_400_with_the_reason_and_leaves_nothing(sit
 def test_est_is_off_unless_enabled_and_bad_settings_are_refused(engine: Engine) -> None:
     with TestClient(build_app(engine, env={})) as client:
         assert client.get("/.well-known/est/cacerts").status_code == 404
-    with pytest.raises(InvalidInput, match="names no user"):
-        ESTConfig.from_env({"CERTCTL_EST_ENABLED": "yes"})
+    with pytest.raises(InvalidInput, match="names no user and client certificates are off"):
+        ESTConfig.from_env({"CERTCTL_EST_ENABLED": "yes", "CERTCTL_EST_CLIENT_CERTS": "false"})
+    with pytest.raises(InvalidInput, match="CERTCTL_EST_CLIENT_CERTS must be true or false, not 'maybe'"):
+        ESTConfig.from_env({"CERTCTL_EST_ENABLED": "yes", "CERTCTL_EST_CLIENT_CERTS": "maybe"})
+    only_certificates = ESTConfig.from_env({"CERTCTL_EST_ENABLED": "yes"})  # no users: client certificates only
+    assert only_certificates is not None and only_certificates.client_certificates and not len(only_certificates.users)
     with pytest.raises(InvalidInput, match="user:hash"):
         ESTConfig.from_env({"CERTCTL_EST_ENABLED": "1", "CERTCTL_EST_USERS": "alice"})
     with pytest.raises(InvalidInput, match="password hash must read"):

@@ -58,6 +58,42 @@ def _cert(engine: Engine, name: str, policy: str = "rp-std", profile: str | None
     ).id
 
 
+def test_direct_issuance_fulfils_the_queued_job_and_the_processor_issues_nothing_twice(timed: Engine) -> None:
+    cert = _cert(timed, "a")
+    job = timed.jobs.active_for(cert, JobType.ISSUANCE)
+    assert job is not None
+    version = timed.issuance.issue(cert, actor=BOB)
+    done = timed.jobs.get(job.id)
+    assert done.status is JobStatus.COMPLETED and done.attempts == 1
+    assert done.details["version_id"] == version.id and done.details["fulfilled_by"] == "direct issuance"
+    events = [(e.action, e.actor) for e in timed.audit.list(resource_type="job", resource_id=job.id).items]
+    assert events == [("job_completed", "bob"), ("job_started", "bob"), ("job_created", "alice")]
+    assert timed.renewal.process_due().completed == 0
+    assert CertificateVersionModel.select().count() == 1
+    # A caller that issues at once asks for no job; an imported or active certificate gets none either.
+    quiet = timed.certificates.create(
+        name="quiet", common_name="quiet.example.com", issuer_id="iss-local", actor=ALICE, queue_issuance=False
+    )
+    active = timed.certificates.create(
+        name="act", common_name="act.example.com", issuer_id="iss-local", actor=ALICE, status=CertificateStatus.ACTIVE
+    )
+    assert timed.jobs.active_for(quiet.id, JobType.ISSUANCE) is None
+    assert timed.jobs.active_for(active.id, JobType.ISSUANCE) is None
+    assert timed.audit.verify().ok
+
+
+def test_a_job_finished_meanwhile_is_not_failed_by_the_processor(timed: Engine) -> None:
+    cert = _cert(timed, "a")
+    (claimed,) = timed.jobs.claim_due(actor=ALICE)  # the processor took the job ...
+    timed.issuance.issue(cert, actor=BOB)  # ... while a person issued the certificate directly
+    assert timed.jobs.get(claimed.id).status is JobStatus.COMPLETED
+    # The processor's own attempt finds the certificate issued and leaves the completed job be.
+    assert timed.renewal._run(claimed, ALICE) is JobStatus.COMPLETED
+    assert timed.jobs.get(claimed.id).status is JobStatus.COMPLETED
+    assert timed.certificates.get(cert).status is CertificateStatus.ACTIVE
+    assert CertificateVersionModel.select().count() == 1
+
+
 def test_every_illegal_transition_is_refused(timed: Engine) -> None:
     cert = _cert(timed, "a")
     for source in JobStatus:
@@ -75,8 +111,9 @@ def test_every_illegal_transition_is_refused(timed: Engine) -> None:
 
 def test_issuance_job_runs_and_stores_one_version(timed: Engine) -> None:
     cert = _cert(timed, "a")
-    job = timed.jobs.create(JobType.ISSUANCE, cert, actor=ALICE)
-    assert job.status is JobStatus.PENDING
+    # Registering the certificate queued its Issuance job, in the same transaction.
+    job = timed.jobs.active_for(cert, JobType.ISSUANCE)
+    assert job is not None and job.status is JobStatus.PENDING and job.requested_by == "alice"
     with pytest.raises(Conflict, match="already has a Issuance job"):
         timed.jobs.create(JobType.ISSUANCE, cert, actor=ALICE)
     run = timed.renewal.process_due()
@@ -90,11 +127,20 @@ def test_issuance_job_runs_and_stores_one_version(timed: Engine) -> None:
 
 def test_approval_needs_another_person(timed: Engine) -> None:
     gated = _cert(timed, "gated", profile="prof-gated")
-    job = timed.jobs.create(JobType.ISSUANCE, gated, actor=ALICE)
-    assert job.status is JobStatus.AWAITING_APPROVAL and "requires approval" in job.details["approval_reason"]
+    job = timed.jobs.active_for(gated, JobType.ISSUANCE)
+    assert (
+        job is not None
+        and job.status is JobStatus.AWAITING_APPROVAL
+        and "requires approval" in job.details["approval_reason"]
+    )
     assert timed.renewal.process_due().completed == 0  # waiting jobs are not run
     with pytest.raises(Unauthorized, match="cannot also approve"):
         timed.jobs.approve(job.id, actor=ALICE)
+    # Issuing directly does not step round the approval, alone or in bulk.
+    with pytest.raises(Conflict, match=f"waits for approval of its issuance job '{job.id}'"):
+        timed.issuance.issue(gated, actor=ALICE)
+    bulk = timed.issuance.issue_many([gated], actor=ALICE)
+    assert bulk.issued == () and "waits for approval" in bulk.failed[0].error
     approved = timed.jobs.approve(job.id, actor=BOB)
     assert approved.status is JobStatus.PENDING and approved.details["approved_by"] == "bob"
     with pytest.raises(Conflict, match="nothing to approve"):
@@ -118,7 +164,7 @@ def test_reject_and_cancel(timed: Engine) -> None:
 def test_failures_back_off_then_fail_with_the_error_kept(timed: Engine, clock: Clock) -> None:
     cert = _cert(timed, "a")
     IssuerModel.update(enabled=False).where(IssuerModel.id == "iss-local").execute()
-    job = timed.jobs.create(JobType.ISSUANCE, cert, actor=ALICE)
+    job = timed.jobs.active_for(cert, JobType.ISSUANCE)
     delays = []
     for attempt in range(1, 4):
         run = timed.renewal.process_due()
@@ -171,7 +217,7 @@ def test_renewal_check_uses_each_policys_window(timed: Engine, clock: Clock) -> 
 
 def test_a_killed_worker_is_requeued_without_a_duplicate_version(timed: Engine, clock: Clock) -> None:
     cert = _cert(timed, "a")
-    job = timed.jobs.create(JobType.ISSUANCE, cert, actor=ALICE)
+    job = timed.jobs.active_for(cert, JobType.ISSUANCE)
     claimed = timed.jobs.claim_due(actor=ALICE)  # the worker took it ... and died
     assert [j.id for j in claimed] == [job.id]
     assert timed.renewal.process_due().completed == 0
@@ -186,7 +232,6 @@ def test_job_list_filters_and_pages(timed: Engine) -> None:
     cert = _cert(timed, "a")
     for _ in range(5):
         timed.jobs.create(JobType.DEPLOYMENT, cert, actor=ALICE)
-    timed.jobs.create(JobType.ISSUANCE, cert, actor=ALICE)
     assert len(timed.jobs.list(type="Deployment").items) == 5
     assert len(timed.jobs.list(status=JobStatus.PENDING).items) == 6
     with pytest.raises(InvalidInput, match="unknown job status 'Done'"):
@@ -219,7 +264,7 @@ def test_jobs_of_a_lease_holder_that_is_gone_are_requeued_at_once_and_complete_o
     timed: Engine, clock: Clock
 ) -> None:
     cert = _cert(timed, "a")
-    job = timed.jobs.create(JobType.ISSUANCE, cert, actor=ALICE)
+    job = timed.jobs.active_for(cert, JobType.ISSUANCE)
     assert timed.leases.acquire(SCHEDULER_LEASE, "old-host:1", timedelta(seconds=30))
     assert [j.id for j in timed.jobs.claim_due(actor=ALICE)] == [job.id]  # the old holder took it, and died
     clock.advance(seconds=31)

@@ -94,7 +94,9 @@ def test_a_jump_past_several_thresholds_sends_only_the_most_urgent(
 def test_a_failed_renewal_alerts_within_one_tick_and_only_once(
     alerting: Engine, clock: Clock, receiver: Receiver
 ) -> None:
-    cert_id = _cert(alerting, "pay", issuer="iss-off")
+    cert_id = alerting.certificates.create(
+        name="pay", common_name="pay.example.com", issuer_id="iss-off", actor=ALICE, queue_issuance=False
+    ).id
     job = alerting.jobs.create(JobType.ISSUANCE, cert_id, actor=ALICE, max_attempts=2)
     alerting.renewal.process_due()
     assert alerting.jobs.get(job.id).status is JobStatus.PENDING  # first attempt failed, retry scheduled
@@ -162,7 +164,8 @@ def test_routing_by_team_and_owner_email(alerting: Engine, receiver: Receiver) -
 def test_approval_wait_alerts_and_success_is_quiet_by_default(alerting: Engine, receiver: Receiver) -> None:
     alerting.profiles.create("Gated", actor=ALICE, id="prof-gated", requires_approval=True)
     cert_id = _cert(alerting, "gated", certificate_profile_id="prof-gated")
-    job = alerting.jobs.create(JobType.ISSUANCE, cert_id, actor=ALICE)
+    job = alerting.jobs.active_for(cert_id, JobType.ISSUANCE)  # queued when the certificate was registered
+    assert job is not None
     alerting.notifications.tick(actor=Actor.system())
     assert [a["event"] for a in _received(receiver)] == ["ApprovalRequired"]
     assert job.id in str(_received(receiver)[0]["body"])
