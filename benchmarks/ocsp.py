@@ -19,7 +19,10 @@ them) for ``--duration`` seconds each:
 
 1. certctl, keep-alive connections (what HTTP/1.1 clients do);
 2. certctl, a new connection per request (``-disable-keepalive``, what openssl imposes);
-3. openssl ocsp (HTTP/1.0, one request per connection).
+3. openssl ocsp (HTTP/1.0, one request per connection);
+4. and 5. ``cfssl ocspserve`` (Debian's golang-cfssl, when installed) with and without
+   keep-alive, serving the same answers signed ahead of time by the same responder (cfssl
+   serves stored answers from ``-responses`` and signs nothing at request time).
 
 One request repeated favours a responder that caches its answers, as certctl does; so
 certctl also gets every one of the N requests once before the other runs ("first pass":
@@ -32,13 +35,15 @@ address before the load, and openssl 3.0's responder then spins on that empty co
 and never answers again.
 
 It prints requests per second, p50/p95/p99 latency, errors, and the ratios (certctl over
-openssl for throughput, openssl over certctl for p95; above 1 means certctl is ahead).
+openssl for throughput, openssl over certctl for p95; above 1 means certctl is ahead), and
+against cfssl in the same connection mode.
 It is a benchmark, not a test: it asserts only that the responders agree, and reports.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import os
 import re
 import shutil
@@ -48,7 +53,8 @@ import sys
 import tempfile
 import textwrap
 import time
-from datetime import UTC, datetime
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
@@ -58,10 +64,10 @@ from cryptography.x509 import ocsp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from certctl_engine.domain import Actor
+from certctl_engine.domain import Actor, Revocation
 from certctl_engine.engine import Engine
 from certctl_engine.pki import certificate_to_pem, load_certificates, private_key_to_pem
-from certctl_engine.services.ocsp_signers import OCSPSignerService
+from certctl_engine.services.ocsp_signers import OCSPSignerService, ResponderIdentity
 from certctl_engine.store.models import CertificateModel, CertificateVersionModel
 
 ISSUER = "iss-bench"
@@ -210,7 +216,49 @@ def build_data(work: Path, count: int, revoked_share: float) -> tuple[Path, list
             )
             requests.append(builder.build().public_bytes(Encoding.DER).hex())
         (work / "requests.hex").write_text("\n".join(requests) + "\n")
+        write_cfssl_responses(work / "responses.txt", ca, responder, good, bad, revoked_rows, query)
     return store, good, bad
+
+
+def write_cfssl_responses(
+    path: Path,
+    ca: x509.Certificate,
+    responder: ResponderIdentity,
+    good: list[str],
+    bad: list[str],
+    revoked_rows: dict[str, Revocation],
+    query: Iterable[tuple[str, datetime, str, str]],
+) -> None:
+    """Every answer signed ahead of time by the same responder, for ``cfssl ocspserve -responses``
+    (base64 DER, one per line): cfssl serves stored answers and signs nothing itself."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    revoked_at = {
+        serial: revoked_rows[cert_id].revoked_at for serial, _, cert_id, _ in query if cert_id in revoked_rows
+    }
+    name_hash, key_hash = _issuer_name_hash(ca), _issuer_key_hash(ca)
+    lines: list[str] = []
+    for serial, status in [(s, ocsp.OCSPCertStatus.GOOD) for s in good] + [
+        (s, ocsp.OCSPCertStatus.REVOKED) for s in bad
+    ]:
+        builder = (
+            ocsp.OCSPResponseBuilder()
+            .add_response_by_hash(
+                name_hash,
+                key_hash,
+                int(serial, 16),
+                hashes.SHA1(),
+                status,
+                now,
+                now + timedelta(hours=1),
+                revoked_at.get(serial),
+                x509.ReasonFlags.key_compromise if status is ocsp.OCSPCertStatus.REVOKED else None,
+            )
+            .responder_id(ocsp.OCSPResponderEncoding.HASH, responder.certificate)
+            .certificates([responder.certificate])
+        )
+        signed = builder.sign(responder.key, hashes.SHA256())
+        lines.append(base64.b64encode(signed.public_bytes(Encoding.DER)).decode())
+    path.write_text("\n".join(lines) + "\n")
 
 
 def _issuer_name_hash(ca: x509.Certificate) -> bytes:
@@ -377,16 +425,32 @@ def main() -> int:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         processes.append(responder)
+        cfssl_port = free_port()
+        cfssl = None
+        if shutil.which("cfssl"):
+            cfssl = subprocess.Popen(
+                ["cfssl", "ocspserve", "-address", "127.0.0.1", "-port", str(cfssl_port), "-responses",
+                 str(work / "responses.txt"), "-loglevel", "5"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            processes.append(cfssl)
+        else:
+            print("cfssl is not installed (Debian package 'golang-cfssl'): its runs are left out")
         wait_for_port(certctl_port, certctl)
         wait_for_port(openssl_port, responder)
+        if cfssl is not None:
+            wait_for_port(cfssl_port, cfssl)
 
         certctl_url = f"http://127.0.0.1:{certctl_port}/ocsp/{ISSUER}"
         openssl_url = f"http://127.0.0.1:{openssl_port}/"
+        cfssl_url = f"http://127.0.0.1:{cfssl_port}/"
         print("agreement (openssl ocsp client):")
         for label, serial in (("good", good[0]), ("revoked", bad[0] if bad else good[1]), ("unknown", "1234abcd")):
             a, b = ask(work, certctl_url, serial), ask(work, openssl_url, serial)
-            print(f"  {label:8} certctl: {a:10} openssl: {b}")
-            if a != b:
+            # cfssl answers only what it holds: an unknown serial gets "unauthorized", not "unknown".
+            c = ask(work, cfssl_url, serial) if cfssl is not None and label != "unknown" else "-"
+            print(f"  {label:8} certctl: {a:10} openssl: {b:10} cfssl: {c}")
+            if a != b or c not in ("-", a):
                 print("  the responders disagree; no load is run", file=sys.stderr)
                 return 1
 
@@ -404,6 +468,9 @@ def main() -> int:
         runs["certctl keep-alive (hey)"] = hey_load(certctl_url, body, keepalive=True, args=args)
         runs["certctl conn/request (hey)"] = hey_load(certctl_url, body, keepalive=False, args=args)
         runs["openssl ocsp -index (hey)"] = hey_load(openssl_url, body, keepalive=False, args=args)
+        if cfssl is not None:
+            runs["cfssl ocspserve keep-alive (hey)"] = hey_load(cfssl_url, body, keepalive=True, args=args)
+            runs["cfssl ocspserve conn/request (hey)"] = hey_load(cfssl_url, body, keepalive=False, args=args)
         runs[f"{every}, warm (wrk)"] = wrk_load(work, certctl_port, f"/ocsp/{ISSUER}", args)
         print(f"\n{'responder':36} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7}")
         for name, r in runs.items():
@@ -416,6 +483,18 @@ def main() -> int:
             latency = base["p95"] / r["p95"] if r["p95"] else float("inf")
             verdict = "AHEAD" if throughput > 1 and latency > 1 else "BEHIND"
             print(f"  {name:36} throughput x{throughput:.2f}  p95 x{latency:.2f}  {verdict}")
+        pairs = [
+            ("certctl keep-alive (hey)", "cfssl ocspserve keep-alive (hey)"),
+            ("certctl conn/request (hey)", "cfssl ocspserve conn/request (hey)"),
+        ]
+        if all(other in runs for _, other in pairs):
+            print("ratios against cfssl ocspserve, same connection mode (above 1: certctl ahead)")
+            for mine, other in pairs:
+                r, o = runs[mine], runs[other]
+                throughput = r["rps"] / o["rps"] if o["rps"] else float("inf")
+                latency = o["p95"] / r["p95"] if r["p95"] else float("inf")
+                verdict = "AHEAD" if throughput > 1 and latency > 1 else "BEHIND"
+                print(f"  {mine:36} throughput x{throughput:.2f}  p95 x{latency:.2f}  {verdict}")
         print(
             f"\nmachine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; "
             "responders and clients share them"

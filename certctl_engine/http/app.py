@@ -43,12 +43,12 @@ def protocol_endpoints(engine: Engine, env: Mapping[str, str]) -> tuple[list[Rou
     if public_url:
         PublicURLService(engine.context, engine.issuers).apply(public_url, actor=Actor.system("engine-service"))
     responder = engine.ocsp
-    routes = crl_routes(engine.crl_publisher)
+    routes = crl_routes(engine.crl_publisher, now=engine.context.now)
     est_config = ESTConfig.from_env(env)
     if est_config is not None:
         est = ESTService(engine.context, engine.audit, engine.certificates, engine.issuance, engine.profiles, engine.ca)
         routes += est_routes(est, est_config)
-    return routes, Middleware(OCSPEndpoint, responder=responder)
+    return routes, Middleware(OCSPEndpoint, responder=responder, now=engine.context.now)
 
 
 def build_app(engine: Engine, scheduler: Scheduler | None = None, *, env: Mapping[str, str] | None = None) -> Starlette:

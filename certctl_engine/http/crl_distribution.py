@@ -10,7 +10,8 @@ so a revocation reaches relying parties promptly.
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import datetime
 from email.utils import format_datetime
 
 import anyio
@@ -43,7 +44,9 @@ def etag_matches(header: str | None, etag: str) -> bool:
     return False
 
 
-def crl_routes(publisher: CRLPublisher) -> list[Route]:
+def crl_routes(publisher: CRLPublisher, *, now: Callable[[], datetime]) -> list[Route]:
+    """``now`` is the engine's clock: cache lifetimes count on the same time the CRL was signed on."""
+
     async def crl(request: Request) -> Response:
         name: str = request.path_params["name"]
         issuer_id, dot, extension = name.rpartition(".")
@@ -58,7 +61,7 @@ def crl_routes(publisher: CRLPublisher) -> list[Route]:
             return JSONResponse({"error": str(exc)}, status_code=404)
         pem = extension == "pem"
         etag = published.etag[:-1] + '-pem"' if pem else published.etag
-        headers = _headers(published, etag)
+        headers = _headers(published, etag, now())
         if etag_matches(request.headers.get("if-none-match"), etag):
             return Response(status_code=304, headers=headers)
         body = crl_pem(published.der) if pem else published.der
@@ -67,8 +70,7 @@ def crl_routes(publisher: CRLPublisher) -> list[Route]:
     return [Route("/crl/{name}", crl, methods=["GET"])]
 
 
-def _headers(published: PublishedCRL, etag: str) -> dict[str, str]:
-    now = datetime.now(UTC)
+def _headers(published: PublishedCRL, etag: str, now: datetime) -> dict[str, str]:
     max_age = int(max(0, min(MAX_AGE_SECONDS, (published.refresh_at - now).total_seconds())))
     return {
         "ETag": etag,

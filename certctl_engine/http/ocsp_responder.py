@@ -16,7 +16,8 @@ import base64
 import binascii
 import hashlib
 import logging
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import datetime
 from email.utils import format_datetime
 
 import anyio
@@ -50,9 +51,10 @@ class OCSPEndpoint:
     """ASGI middleware answering ``/ocsp/...`` itself, ahead of routing: the responder is the
     busiest endpoint, and a cached answer then costs a dictionary look-up and two sends."""
 
-    def __init__(self, app: ASGIApp, responder: OCSPResponderService) -> None:
+    def __init__(self, app: ASGIApp, responder: OCSPResponderService, now: Callable[[], datetime]) -> None:
         self._app = app
         self._responder = responder
+        self._now = now  # the engine's clock, the one the answers are signed on
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
@@ -75,7 +77,8 @@ class OCSPEndpoint:
             await _send(send, 200, _MALFORMED, [(b"cache-control", b"no-store")])
             return
         answer = await self._answer(issuer_id, der)
-        headers = [(k.lower().encode(), v.encode()) for k, v in _cache_headers(answer, get=method != "POST").items()]
+        cache = _cache_headers(answer, get=method != "POST", now=self._now())
+        headers = [(k.lower().encode(), v.encode()) for k, v in cache.items()]
         await _send(send, 200, b"" if method == "HEAD" else answer.der, headers, length=len(answer.der))
         if self._responder.claim_recheck(issuer_id):  # after the answer went out: this client does not wait
             try:
@@ -138,12 +141,12 @@ async def _send(
     await send({"type": "http.response.body", "body": body})
 
 
-def _cache_headers(answer: OCSPAnswer, *, get: bool) -> dict[str, str]:
+def _cache_headers(answer: OCSPAnswer, *, get: bool, now: datetime) -> dict[str, str]:
     """RFC 5019 §6.2 headers for a cacheable GET answer; POST and nonce answers are not for caches."""
     if not get or not answer.successful or answer.has_nonce:
         return {"Cache-Control": "no-store"}
     assert answer.this_update is not None and answer.next_update is not None
-    max_age = max(0, int((answer.next_update - datetime.now(UTC)).total_seconds()) - 60)
+    max_age = max(0, int((answer.next_update - now).total_seconds()) - 60)
     return {
         "Cache-Control": f"max-age={max_age}, public, no-transform, must-revalidate",
         "ETag": '"' + hashlib.sha256(answer.der).hexdigest()[:32] + '"',

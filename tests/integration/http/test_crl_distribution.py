@@ -128,3 +128,31 @@ def test_the_scheduler_loop_re_signs_half_way_to_next_update(store_url: str, sto
         assert fresh.this_update == clock.now
         ca = load_certificates(engine.ca.info("iss-local").certificate_pem.encode())[0]
         assert fresh.next_update > clock.now and ca.subject.rfc4514_string()
+
+
+def test_cache_lifetimes_count_on_the_engines_clock(store_url: str, store_env: dict[str, str]) -> None:
+    """A CRL and an OCSP answer signed on the engine's clock are cacheable for as long as that clock says,
+    whatever the wall clock reads (here the engine runs two years behind it)."""
+    import base64
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography.x509 import ocsp
+    from starlette.testclient import TestClient
+
+    clock = Clock(datetime(2024, 6, 1, 12, 0, tzinfo=UTC))
+    with Engine.open(store_url, env=store_env, clock=clock) as engine:
+        engine.issuers.create("Local", "GenericCA", {}, actor=ALICE, id="iss-local")
+        cert = engine.certificates.create(name="a", common_name="a.example.test", issuer_id="iss-local", actor=ALICE)
+        version = engine.issuance.issue(cert.id, actor=ALICE)
+        with TestClient(build_app(engine, env={})) as client:
+            crl = client.get("/crl/iss-local.crl")
+            max_age = int(crl.headers["cache-control"].split("max-age=")[1].split(",")[0])
+            assert crl.status_code == 200 and max_age > 0  # the wall clock would make it 0
+            leaf, ca = load_certificates(version.pem_chain.encode())[:2]
+            request = ocsp.OCSPRequestBuilder().add_certificate(leaf, ca, hashes.SHA1()).build()
+            encoded = base64.b64encode(request.public_bytes(Encoding.DER)).decode()
+            answer = client.get(f"/ocsp/iss-local/{encoded}")
+            assert answer.status_code == 200
+            max_age = int(answer.headers["cache-control"].split("max-age=")[1].split(",")[0])
+            assert max_age > 600, answer.headers["cache-control"]
