@@ -20,6 +20,9 @@ them) for ``--duration`` seconds each:
 1. certctl, keep-alive connections (what HTTP/1.1 clients do);
 2. certctl, a new connection per request (``-disable-keepalive``, what openssl imposes);
 3. openssl ocsp (HTTP/1.0, one request per connection);
+3b. the same three with a nonce in the request: every answer is then signed for its request
+   on both sides (certctl caches only nonce-less answers, openssl caches nothing), so these
+   compare the look-up and the signature rather than the cache;
 4. and 5. ``cfssl ocspserve`` (Debian's golang-cfssl, when installed) with and without
    keep-alive, serving the same answers signed ahead of time by the same responder (cfssl
    serves stored answers from ``-responses`` and signs nothing at request time).
@@ -456,6 +459,17 @@ def main() -> int:
 
         body = work / "good.der"
         body.write_bytes(bytes.fromhex((work / "requests.hex").read_text().split()[0]))
+        # With a nonce every answer is signed for its request (certctl caches only nonce-less
+        # answers, openssl caches nothing): the same work per request on both sides.
+        ca = load_certificates((work / "ca.pem").read_bytes())[0]
+        with_nonce = (
+            ocsp.OCSPRequestBuilder()
+            .add_certificate_by_hash(_issuer_name_hash(ca), _issuer_key_hash(ca), int(good[0], 16), hashes.SHA1())
+            .add_extension(x509.OCSPNonce(os.urandom(16)), critical=False)
+            .build()
+        )
+        nonce_body = work / "nonce.der"
+        nonce_body.write_bytes(with_nonce.public_bytes(Encoding.DER))
         probe = "import importlib.util as u; print(bool(u.find_spec('httptools')), bool(u.find_spec('uvloop')))"
         found = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=server_env).stdout
         print(f"uvicorn in the certctl process: httptools installed, uvloop installed = {found.strip()}")
@@ -468,6 +482,9 @@ def main() -> int:
         runs["certctl keep-alive (hey)"] = hey_load(certctl_url, body, keepalive=True, args=args)
         runs["certctl conn/request (hey)"] = hey_load(certctl_url, body, keepalive=False, args=args)
         runs["openssl ocsp -index (hey)"] = hey_load(openssl_url, body, keepalive=False, args=args)
+        runs["certctl nonce, keep-alive (hey)"] = hey_load(certctl_url, nonce_body, keepalive=True, args=args)
+        runs["certctl nonce, conn/request (hey)"] = hey_load(certctl_url, nonce_body, keepalive=False, args=args)
+        runs["openssl ocsp -index, nonce (hey)"] = hey_load(openssl_url, nonce_body, keepalive=False, args=args)
         if cfssl is not None:
             runs["cfssl ocspserve keep-alive (hey)"] = hey_load(cfssl_url, body, keepalive=True, args=args)
             runs["cfssl ocspserve conn/request (hey)"] = hey_load(cfssl_url, body, keepalive=False, args=args)
@@ -475,10 +492,10 @@ def main() -> int:
         print(f"\n{'responder':36} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7}")
         for name, r in runs.items():
             print(f"{name:36} {r['rps']:9.0f} {r['p50']:8.2f} {r['p95']:8.2f} {r['p99']:8.2f} {r['errors']:7.0f}")
-        base = runs["openssl ocsp -index (hey)"]
-        print("\nratios against openssl ocsp (above 1: certctl ahead)")
+        print("\nratios against openssl ocsp (above 1: certctl ahead; nonce runs against openssl's nonce run)")
         for name in [n for n in runs if n.startswith("certctl")]:
             r = runs[name]
+            base = runs["openssl ocsp -index, nonce (hey)" if "nonce" in name else "openssl ocsp -index (hey)"]
             throughput = r["rps"] / base["rps"] if base["rps"] else float("inf")
             latency = base["p95"] / r["p95"] if r["p95"] else float("inf")
             verdict = "AHEAD" if throughput > 1 and latency > 1 else "BEHIND"

@@ -10,6 +10,7 @@ reloads the current screen when the store changed (another process, another thre
 
 from __future__ import annotations
 
+import gc
 import getpass
 import os
 from collections.abc import Callable, Iterable
@@ -99,6 +100,13 @@ def tui_actor() -> Actor:
     return Actor(name)
 
 
+def _freeze_startup_objects() -> None:
+    """Collect once, then move every surviving object to the collector's permanent generation
+    (the garbage of start-up is freed first, so nothing unreachable is kept for good)."""
+    gc.collect()
+    gc.freeze()
+
+
 class CertctlApp(App[int]):
     """The certctl terminal dashboard."""
 
@@ -162,9 +170,13 @@ class CertctlApp(App[int]):
         self.set_interval(self.poll_seconds, self.poll_store, name="poll")
         # The baseline now, not at the first tick: a change made before that tick must still count.
         self.poll_store()
+        # What exists once the first screen is up (modules, widgets, styles) lives as long as the app:
+        # kept out of the collector's full passes, which otherwise pause a keystroke now and then.
+        self.call_after_refresh(_freeze_startup_objects)
 
     async def on_unmount(self) -> None:
         self.calls.shutdown()
+        gc.unfreeze()  # this app's objects may go now (a process that runs several apps, like the tests)
 
     # ------------------------------------------------------------------ errors
     def toast_error(self, title: str, exc: BaseException) -> None:

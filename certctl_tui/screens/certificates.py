@@ -448,7 +448,8 @@ Colours: red expires within 7 days (or expired/failed), yellow within 30, green 
             parts.append(f"{shown} loaded")
         if self.marked:
             parts.append(f"{len(self.marked)} marked")
-        self.query_one("#cert-info", Static).update(" · ".join(parts))
+        # One fixed line (height 1 in the stylesheet): no layout pass, which would repaint the table too.
+        self.query_one("#cert-info", Static).update(" · ".join(parts), layout=False)
 
     # ------------------------------------------------------------------ filter
     def action_filter(self) -> None:

@@ -244,7 +244,7 @@ The panel under the table shows the highlighted job; its last error is shown ver
             "type " + (self.job_type.value if self.job_type else "any"),
             f"{self.table.row_count} loaded" + (" (more below)" if self.next_cursor else ""),
         ]
-        self.query_one("#jobs-info", Static).update(" · ".join(parts))
+        self.query_one("#jobs-info", Static).update(" · ".join(parts), layout=False)  # one fixed line
 
     # ------------------------------------------------------------------ filters
     def action_cycle_state(self) -> None:
