@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID
@@ -81,6 +82,34 @@ def test_good_then_revoked_with_reason_and_the_nonce_echoed(pki: tuple[Engine, P
     assert f"{tmp / 'leaf.pem'}: revoked" in out
     assert "Reason: keyCompromise" in out and "Revocation Time:" in out
     assert "Response verify OK" in out
+
+
+def test_a_nonce_gets_a_fresh_signature_over_the_cached_status_on_the_fast_path(
+    pki: tuple[Engine, Path, str, str],
+) -> None:
+    engine, tmp, url, cert_id = pki
+    leaf = load_certificates((tmp / "leaf.pem").read_bytes())[0]
+    ca = load_certificates((tmp / "ca.pem").read_bytes())[0]
+
+    def asked(nonce: bytes) -> bytes:
+        builder = ocsp.OCSPRequestBuilder().add_certificate(leaf, ca, hashes.SHA1())
+        return builder.add_extension(x509.OCSPNonce(nonce), critical=False).build().public_bytes(Encoding.DER)
+
+    assert engine.ocsp.fast_answer("iss-local", asked(b"first-nonce-0001")) is None  # nothing cached yet
+    engine.ocsp.answer("iss-local", asked(b"first-nonce-0001"))
+    fast = engine.ocsp.fast_answer("iss-local", asked(b"other-nonce-0002"))
+    assert fast is not None and fast.has_nonce
+    response = ocsp.load_der_ocsp_response(fast.der)
+    assert response.certificate_status is ocsp.OCSPCertStatus.GOOD
+    assert response.extensions.get_extension_for_class(x509.OCSPNonce).value.nonce == b"other-nonce-0002"
+    # openssl, asking with its own nonce, verifies what the fast path signs.
+    out = _ocsp(tmp, f"{url}/ocsp/iss-local", "-cert", str(tmp / "leaf.pem"))
+    assert "Response verify OK" in out and ": good" in out and "WARNING: no nonce" not in out
+    # A revocation drops the cached status: no fast answer repeats the old one.
+    engine.revocation.revoke(cert_id, "superseded", actor=ALICE)
+    assert engine.ocsp.fast_answer("iss-local", asked(b"after-revocation")) is None
+    out = _ocsp(tmp, f"{url}/ocsp/iss-local", "-cert", str(tmp / "leaf.pem"))
+    assert ": revoked" in out and "Reason: superseded" in out
 
 
 def test_unknown_serial_and_a_foreign_or_missing_issuer(pki: tuple[Engine, Path, str, str]) -> None:
