@@ -250,7 +250,7 @@ class IssuanceService:
             signer = cached[3]
         else:
             signer = _Signer(
-                connector=LocalCAConnector(material, crl_url=crl_url, ocsp_url=ocsp_url),
+                connector=LocalCAConnector(material, crl_url=crl_url, ocsp_url=ocsp_url, now=self._ctx.now),
                 validity_seconds=0,
                 chain=(material.certificate, *material.chain),
                 chain_pem=certificates_to_pem([material.certificate, *material.chain]),

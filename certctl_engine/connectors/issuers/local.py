@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from cryptography import x509
@@ -16,8 +17,16 @@ from certctl_engine.pki.ca import CAMaterial, check_can_sign
 class LocalCAConnector:
     """Signs leaves under ``material``, embedding CRL and OCSP URLs when configured."""
 
-    def __init__(self, material: CAMaterial, *, crl_url: str | None = None, ocsp_url: str | None = None) -> None:
+    def __init__(
+        self,
+        material: CAMaterial,
+        *,
+        crl_url: str | None = None,
+        ocsp_url: str | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self._material = material
+        self._now = now  # the engine's clock: "can it sign now" asks the time the engine issues on
         self._signer = LeafSigner(material.certificate, material.key)
         self._ca_start = material.certificate.not_valid_before_utc
         self._ca_end = material.certificate.not_valid_after_utc
@@ -28,7 +37,7 @@ class LocalCAConnector:
         """Whether the CA can sign now, and until when."""
         cert = self._material.certificate
         try:
-            check_can_sign(self._material, now=datetime.now(UTC))
+            check_can_sign(self._material, now=self._now())
         except InvalidInput as exc:
             raise IssuerError(f"the local CA cannot sign: {exc.message}; renew or replace the CA") from None
         mode = "self-signed root" if self._material.is_self_signed else "sub-CA"

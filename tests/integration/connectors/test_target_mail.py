@@ -196,6 +196,8 @@ def test_dovecot_a_broken_configuration_rolls_back_with_doveconf_own_error(
 def test_dovecot_a_failing_reload_rolls_back_with_doveadm_own_error(dovecot: DovecotServer, ca: LeafIssuer) -> None:
     current = ca.issue()
     DovecotConnector().deploy(current, dovecot.target_config())
+    # A reload is asynchronous: let it finish, or it could read the next deployment's files.
+    assert wait_for_starttls_serial(dovecot.port, "imap", serial_of(current)) == serial_of(current)
     previous = _files(dovecot.certs)
     nowhere = dovecot.workdir / "nowhere"
     reload = [dovecot.doveadm, "-c", str(dovecot.conf), "-o", f"base_dir={nowhere}", "reload"]
@@ -374,6 +376,7 @@ def test_postfix_a_broken_configuration_rolls_back_with_postfix_own_error(
 def test_postfix_a_failing_reload_rolls_back_with_postfix_own_error(postfix: PostfixServer, ca: LeafIssuer) -> None:
     current = ca.issue()
     PostfixConnector().deploy(current, postfix.target_config())
+    assert wait_for_starttls_serial(postfix.port, "smtp", serial_of(current)) == serial_of(current)
     previous = _files(postfix.certs)
     postfix.stop()  # a reload of a Postfix that is not running fails, in Postfix's words
     with pytest.raises(DeployError) as caught:

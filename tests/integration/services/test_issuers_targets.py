@@ -541,3 +541,20 @@ def test_nested_secrets_are_sealed_and_redacted(sqlite_engine: Engine, actor: Ac
         path.with_name(path.name + "-wal").read_bytes() if path.with_name(path.name + "-wal").exists() else b""
     )
     assert b"NESTED-PW-77" not in raw
+
+
+def test_a_local_ca_is_tested_on_the_engines_clock(store_url: str, store_env: dict[str, str]) -> None:
+    """Whether the CA can sign is asked at the engine's time: a clock past the CA's end says it cannot."""
+    from datetime import UTC, datetime
+
+    from frozen_clock import Clock
+
+    clock = Clock(datetime.now(UTC).replace(microsecond=0))
+    with Engine.open(store_url, env=store_env, clock=clock) as engine:
+        actor = Actor("alice")
+        engine.issuers.create("Local", "GenericCA", {}, actor=actor, id="iss-local")
+        engine.ca.init("iss-local", actor=actor, validity_days=30)
+        assert engine.issuance.test_issuer("iss-local", actor=actor).ok
+        clock.advance(days=31)
+        check = engine.issuance.test_issuer("iss-local", actor=actor)
+        assert not check.ok and "the local CA cannot sign" in check.message, check
