@@ -56,7 +56,6 @@ import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -67,7 +66,7 @@ from cryptography.x509 import ocsp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from certctl_engine.domain import Actor, Revocation
+from certctl_engine.domain import Actor
 from certctl_engine.engine import Engine
 from certctl_engine.pki import certificate_to_pem, load_certificates, private_key_to_pem
 from certctl_engine.services.ocsp_signers import OCSPSignerService, ResponderIdentity
@@ -188,6 +187,7 @@ def build_data(work: Path, count: int, revoked_share: float) -> tuple[Path, list
         lines: list[str] = []
         good: list[str] = []
         bad: list[str] = []
+        revoked_at: dict[str, datetime] = {}
         query = (
             CertificateVersionModel.select(
                 CertificateVersionModel.serial_number,
@@ -205,6 +205,7 @@ def build_data(work: Path, count: int, revoked_share: float) -> tuple[Path, list
                 lines.append(f"V\t{openssl_time(not_after)}\t\t{openssl_serial(serial)}\tunknown\t/CN={common_name}")
                 good.append(serial)
             else:
+                revoked_at[serial] = revocation.revoked_at
                 when = f"{openssl_time(revocation.revoked_at)},keyCompromise"
                 lines.append(
                     f"R\t{openssl_time(not_after)}\t{when}\t{openssl_serial(serial)}\tunknown\t/CN={common_name}"
@@ -219,7 +220,7 @@ def build_data(work: Path, count: int, revoked_share: float) -> tuple[Path, list
             )
             requests.append(builder.build().public_bytes(Encoding.DER).hex())
         (work / "requests.hex").write_text("\n".join(requests) + "\n")
-        write_cfssl_responses(work / "responses.txt", ca, responder, good, bad, revoked_rows, query)
+        write_cfssl_responses(work / "responses.txt", ca, responder, good, bad, revoked_at)
     return store, good, bad
 
 
@@ -229,15 +230,11 @@ def write_cfssl_responses(
     responder: ResponderIdentity,
     good: list[str],
     bad: list[str],
-    revoked_rows: dict[str, Revocation],
-    query: Iterable[tuple[str, datetime, str, str]],
+    revoked_at: dict[str, datetime],
 ) -> None:
     """Every answer signed ahead of time by the same responder, for ``cfssl ocspserve -responses``
     (base64 DER, one per line): cfssl serves stored answers and signs nothing itself."""
     now = datetime.now(UTC).replace(microsecond=0)
-    revoked_at = {
-        serial: revoked_rows[cert_id].revoked_at for serial, _, cert_id, _ in query if cert_id in revoked_rows
-    }
     name_hash, key_hash = _issuer_name_hash(ca), _issuer_key_hash(ca)
     lines: list[str] = []
     for serial, status in [(s, ocsp.OCSPCertStatus.GOOD) for s in good] + [
@@ -389,6 +386,14 @@ def hey_load(url: str, body: Path, *, keepalive: bool, args: argparse.Namespace)
     }
 
 
+def print_ratio(name: str, run: dict[str, float], base: dict[str, float]) -> None:
+    """certctl's throughput over ``base``'s and ``base``'s p95 over certctl's: above 1, certctl is ahead."""
+    throughput = run["rps"] / base["rps"] if base["rps"] else float("inf")
+    latency = base["p95"] / run["p95"] if run["p95"] else float("inf")
+    verdict = "AHEAD" if throughput > 1 and latency > 1 else "BEHIND"
+    print(f"  {name:36} throughput x{throughput:.2f}  p95 x{latency:.2f}  {verdict}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=10_000)
@@ -496,10 +501,7 @@ def main() -> int:
         for name in [n for n in runs if n.startswith("certctl")]:
             r = runs[name]
             base = runs["openssl ocsp -index, nonce (hey)" if "nonce" in name else "openssl ocsp -index (hey)"]
-            throughput = r["rps"] / base["rps"] if base["rps"] else float("inf")
-            latency = base["p95"] / r["p95"] if r["p95"] else float("inf")
-            verdict = "AHEAD" if throughput > 1 and latency > 1 else "BEHIND"
-            print(f"  {name:36} throughput x{throughput:.2f}  p95 x{latency:.2f}  {verdict}")
+            print_ratio(name, r, base)
         pairs = [
             ("certctl keep-alive (hey)", "cfssl ocspserve keep-alive (hey)"),
             ("certctl conn/request (hey)", "cfssl ocspserve conn/request (hey)"),
@@ -507,11 +509,7 @@ def main() -> int:
         if all(other in runs for _, other in pairs):
             print("ratios against cfssl ocspserve, same connection mode (above 1: certctl ahead)")
             for mine, other in pairs:
-                r, o = runs[mine], runs[other]
-                throughput = r["rps"] / o["rps"] if o["rps"] else float("inf")
-                latency = o["p95"] / r["p95"] if r["p95"] else float("inf")
-                verdict = "AHEAD" if throughput > 1 and latency > 1 else "BEHIND"
-                print(f"  {mine:36} throughput x{throughput:.2f}  p95 x{latency:.2f}  {verdict}")
+                print_ratio(mine, runs[mine], runs[other])
         print(
             f"\nmachine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; "
             "responders and clients share them"

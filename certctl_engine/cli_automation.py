@@ -120,14 +120,13 @@ def cmd_jobs_create(args: argparse.Namespace) -> int:
 
 def _est_client_cas(engine: Engine, directory: Path) -> Path | None:
     """The CA file TLS checks EST client certificates against, when EST takes them; else None."""
-    from certctl_engine.http.est import ESTConfig, client_ca_pem
-    from certctl_engine.services.est import ESTService
+    from certctl_engine.http.app import est_setup
+    from certctl_engine.http.est import client_ca_pem
 
-    config = ESTConfig.from_env(os.environ)
-    if config is None or not config.client_certificates:
+    setup = est_setup(engine, os.environ)
+    if setup is None or not setup[1].client_certificates:
         return None
-    est = ESTService(engine.context, engine.audit, engine.certificates, engine.issuance, engine.profiles, engine.ca)
-    pem = client_ca_pem(est, config)
+    pem = client_ca_pem(*setup)
     if not pem:
         return None
     path = directory / "est-client-cas.pem"

@@ -44,11 +44,19 @@ def protocol_endpoints(engine: Engine, env: Mapping[str, str]) -> tuple[list[Rou
         PublicURLService(engine.context, engine.issuers).apply(public_url, actor=Actor.system("engine-service"))
     responder = engine.ocsp
     routes = crl_routes(engine.crl_publisher, now=engine.context.now)
-    est_config = ESTConfig.from_env(env)
-    if est_config is not None:
-        est = ESTService(engine.context, engine.audit, engine.certificates, engine.issuance, engine.profiles, engine.ca)
-        routes += est_routes(est, est_config)
+    est = est_setup(engine, env)
+    if est is not None:
+        routes += est_routes(*est)
     return routes, Middleware(OCSPEndpoint, responder=responder, now=engine.context.now)
+
+
+def est_setup(engine: Engine, env: Mapping[str, str]) -> tuple[ESTService, ESTConfig] | None:
+    """The EST service and its configuration, or None when EST is off; a bad setting is refused."""
+    config = ESTConfig.from_env(env)
+    if config is None:
+        return None
+    est = ESTService(engine.context, engine.audit, engine.certificates, engine.issuance, engine.profiles, engine.ca)
+    return est, config
 
 
 def build_app(engine: Engine, scheduler: Scheduler | None = None, *, env: Mapping[str, str] | None = None) -> Starlette:

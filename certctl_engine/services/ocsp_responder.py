@@ -176,8 +176,7 @@ class OCSPResponderService:
             # tens of microseconds, cheaper on the event loop than a trip to a worker thread.
             if issuer.responder is None or not isinstance(issuer.responder.key, _FAST_SIGNING_KEYS):
                 return None
-            der = self._sign(issuer, request, entry.check, entry.this_update, entry.next_update)
-            return OCSPAnswer(der, entry.this_update, entry.next_update, has_nonce=True)
+            return self._nonce_answer(issuer, request, entry)
         return OCSPAnswer(entry.der, entry.this_update, entry.next_update)
 
     def answer(self, issuer_id: str, request_der: bytes) -> OCSPAnswer:
@@ -209,8 +208,7 @@ class OCSPResponderService:
                     issuer.by_request[request_der] = key
         if request.nonce is None:
             return OCSPAnswer(entry.der, entry.this_update, entry.next_update)
-        der = self._sign(issuer, request, entry.check, entry.this_update, entry.next_update)
-        return OCSPAnswer(der, entry.this_update, entry.next_update, has_nonce=True)
+        return self._nonce_answer(issuer, request, entry)
 
     def claim_recheck(self, issuer_id: str) -> bool:
         """True for the one caller that should now run ``recheck`` (the issuer's state is due), else False."""
@@ -239,6 +237,11 @@ class OCSPResponderService:
             issuer.checked_at = 0.0
 
     # ------------------------------------------------------------------ signing
+    def _nonce_answer(self, issuer: _Issuer, request: OCSPRequestInfo, entry: _Entry) -> OCSPAnswer:
+        """The cached status signed again, for a request whose answer must repeat its nonce."""
+        der = self._sign(issuer, request, entry.check, entry.this_update, entry.next_update)
+        return OCSPAnswer(der, entry.this_update, entry.next_update, has_nonce=True)
+
     def _sign_entry(self, issuer: _Issuer, request: OCSPRequestInfo, check: OCSPCheck, now: datetime) -> _Entry:
         assert issuer.responder is not None
         next_update = min(now + self._validity, issuer.responder.not_after)

@@ -12,20 +12,16 @@ from typing import Any
 
 from rich.table import Table
 from rich.text import Text
-from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable
 
 from certctl_engine.domain import Job, JobStatus, JobType, Page
 from certctl_tui.format import stamp
-from certctl_tui.screens.base import CertctlScreen, PaletteCommand
+from certctl_tui.screens.base import PaletteCommand
 from certctl_tui.widgets.confirm import ConfirmDialog
 from certctl_tui.widgets.form import Field, FormScreen
-from certctl_tui.widgets.paged_table import PagedTable
+from certctl_tui.widgets.record_list import RecordListScreen, cut
 
-PAGE_SIZE = 50
-RELOAD_LIMIT = 500
-"""A refresh reloads as many rows as were loaded, up to the engine's largest page."""
 TYPE_CHOICES: list[JobType | None] = [None, *JobType]
 STATE_CHOICES: list[JobStatus | None] = [
     None,
@@ -48,7 +44,7 @@ STATE_STYLE: dict[JobStatus, str] = {
 }
 WAITING = {JobStatus.PENDING, JobStatus.RUNNING, JobStatus.AWAITING_APPROVAL, JobStatus.AWAITING_CSR}
 
-COLUMNS: list[tuple[str, str, int]] = [
+JOB_COLUMNS: list[tuple[str, str, int]] = [
     ("id", "Job", 20),
     ("type", "Type", 10),
     ("state", "State", 16),
@@ -57,10 +53,6 @@ COLUMNS: list[tuple[str, str, int]] = [
     ("by", "Requested by", 17),
     ("created", "Created (UTC)", 16),
 ]
-
-
-def _cut(value: str, width: int) -> str:
-    return value if len(value) <= width else value[: width - 1] + "…"
 
 
 def job_label(job: Job) -> str:
@@ -87,7 +79,7 @@ def job_panel(job: Job) -> Table:
     return table
 
 
-class JobsScreen(CertctlScreen):
+class JobsScreen(RecordListScreen):
     SCREEN_NAME = "Jobs"
     MUTATING_ACTIONS = frozenset({"approve", "reject", "cancel", "retry"})
     HELP = """
@@ -117,134 +109,51 @@ The panel under the table shows the highlighted job; its last error is shown ver
         Binding("q", "quit_list", "Quit", show=False, id="jobs.quit", tooltip="Quit certctl"),
     ]
 
+    RECORD = "job"
+    INFO_ID = "jobs-info"
+    TABLE_ID = "jobs"
+    DETAIL_ID = "job-detail"
+    PAGE_ROWS = 50
+    COLUMNS = JOB_COLUMNS
+
     def __init__(self, *, state: JobStatus | None = None, job_type: JobType | None = None) -> None:
         super().__init__()
         self.state = state
         self.job_type = job_type
-        self.jobs: dict[str, Job] = {}
-        self.next_cursor: str | None = None
-        self._generation = 0
-        self._loading_more = False
-
-    def compose(self) -> ComposeResult:
-        yield Header()
-        yield Static("", id="jobs-info", markup=False)
-        yield PagedTable(id="jobs", cursor_type="row", zebra_stripes=True)
-        yield Static("", id="job-detail", classes="box")
-        yield Footer()
-
-    def on_mount(self) -> None:
-        super().on_mount()
-        table = self.table
-        for key, label, width in COLUMNS:
-            table.add_column(label, key=key, width=width)
-        table.focus()
-        self.query_one("#job-detail", Static).border_title = "Job"
-        self.reload()
 
     @property
-    def table(self) -> PagedTable:
-        return self.query_one("#jobs", PagedTable)
+    def jobs(self) -> dict[str, Job]:
+        return self.records
 
     # ------------------------------------------------------------------ rows
+    def fetch(self, cursor: str | None, limit: int) -> Page[Job]:
+        return self.capp.engine.jobs.list(status=self.state, type=self.job_type, limit=limit, cursor=cursor)
+
     def row_cells(self, job: Job) -> list[Any]:
         return [
-            _cut(job.id, 20),
+            cut(job.id, 20),
             job.type.value,
             Text(job.status.value, style=STATE_STYLE.get(job.status, "")),
-            _cut(job.certificate_id, 20),
+            cut(job.certificate_id, 20),
             f"{job.attempts}/{job.max_attempts}",
-            _cut(job.requested_by, 17),
+            cut(job.requested_by, 17),
             stamp(job.created_at),
         ]
 
-    def highlighted(self) -> Job | None:
-        table = self.table
-        if table.row_count == 0:
-            return None
-        try:
-            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        except Exception:
-            return None
-        return self.jobs.get(key) if key else None
+    def describe(self, job: Job) -> Table:
+        return job_panel(job)
 
-    def _fetch(self, cursor: str | None, limit: int = PAGE_SIZE) -> Page[Job]:
-        return self.capp.engine.jobs.list(status=self.state, type=self.job_type, limit=limit, cursor=cursor)
+    def title_of(self, job: Job) -> str:
+        return f"{job.type.value} job {job.id}"
 
-    def reload(self, *, keep: str | None = None, rows: int = PAGE_SIZE) -> None:
-        """Load from the top again; ``rows`` as many as were loaded, ``keep`` the job under the cursor."""
-        self._generation += 1
-        generation = self._generation
-        limit = min(RELOAD_LIMIT, max(PAGE_SIZE, rows))
+    def empty_text(self) -> str:
+        return "no jobs match"
 
-        def show(page: Page[Job]) -> None:
-            if generation != self._generation:
-                return
-            table = self.table
-            table.clear()
-            self.jobs.clear()
-            self._add_rows(page.items)
-            self.next_cursor = page.next_cursor
-            self._loading_more = False
-            if keep is not None and keep in self.jobs:
-                table.move_cursor(row=table.get_row_index(keep), scroll=True)
-            elif table.row_count:
-                table.move_cursor(row=0, scroll=True)
-            self._show_highlighted()
-            self._update_info()
-            self.capp.mark_loaded()
-
-        self.engine_work(lambda: self._fetch(None, limit), show, title="Jobs", group="load", exclusive=True)
-
-    def _add_rows(self, items: tuple[Job, ...]) -> None:
-        table = self.table
-        for job in items:
-            if job.id in self.jobs:
-                continue
-            self.jobs[job.id] = job
-            table.add_row(*self.row_cells(job), key=job.id)
-
-    def on_paged_table_near_end(self, _message: PagedTable.NearEnd) -> None:
-        if not self.table.near_end() or self._loading_more or self.next_cursor is None:
-            return
-        self._loading_more = True
-        generation, cursor = self._generation, self.next_cursor
-
-        def show(page: Page[Job]) -> None:
-            if generation != self._generation:
-                return
-            self._add_rows(page.items)
-            self.next_cursor = page.next_cursor
-            self._loading_more = False
-            self._update_info()
-
-        self.engine_work(lambda: self._fetch(cursor), show, title="Jobs", group="more")
-
-    def refresh_data(self, *, live: bool = False) -> None:
-        current = self.highlighted()
-        self.reload(keep=current.id if current else None, rows=self.table.row_count)
-
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        event.stop()
-        self._show_highlighted()
-
-    def _show_highlighted(self) -> None:
-        panel = self.query_one("#job-detail", Static)
-        job = self.highlighted()
-        if job is None:
-            panel.border_title = "Job"
-            panel.update(Text("no jobs match", style="dim"))
-            return
-        panel.border_title = f"{job.type.value} job {job.id}"
-        panel.update(job_panel(job))
-
-    def _update_info(self) -> None:
-        parts = [
+    def info_parts(self) -> list[str]:
+        return [
             "state " + (self.state.value if self.state else "any"),
             "type " + (self.job_type.value if self.job_type else "any"),
-            f"{self.table.row_count} loaded" + (" (more below)" if self.next_cursor else ""),
         ]
-        self.query_one("#jobs-info", Static).update(" · ".join(parts), layout=False)  # one fixed line
 
     # ------------------------------------------------------------------ filters
     def action_cycle_state(self) -> None:

@@ -47,6 +47,12 @@ class RecordListScreen(CertctlScreen):
     COLUMNS: ClassVar[list[tuple[str, str, int]]] = []
     #: What one record is called in the info line and the panel ("discovery", "rule").
     RECORD = "record"
+    #: Widget ids of the info line, the table and the panel (a screen may keep its own names).
+    INFO_ID = "records-info"
+    TABLE_ID = "records"
+    DETAIL_ID = "records-detail"
+    #: Rows fetched per page.
+    PAGE_ROWS = PAGE_SIZE
 
     def __init__(self) -> None:
         super().__init__()
@@ -57,10 +63,10 @@ class RecordListScreen(CertctlScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static("", id="records-info", classes="records-info", markup=False)
+        yield Static("", id=self.INFO_ID, classes="records-info", markup=False)
         yield from self.compose_extra()
-        yield PagedTable(id="records", classes="records", cursor_type="row", zebra_stripes=True)
-        yield Static("", id="records-detail", classes="box records-detail")
+        yield PagedTable(id=self.TABLE_ID, classes="records", cursor_type="row", zebra_stripes=True)
+        yield Static("", id=self.DETAIL_ID, classes="box records-detail")
         yield Footer()
 
     def compose_extra(self) -> ComposeResult:
@@ -72,12 +78,12 @@ class RecordListScreen(CertctlScreen):
         for key, label, width in self.COLUMNS:
             self.table.add_column(label, key=key, width=width)
         self.table.focus()
-        self.query_one("#records-detail", Static).border_title = self.RECORD.capitalize()
+        self.query_one(f"#{self.DETAIL_ID}", Static).border_title = self.RECORD.capitalize()
         self.reload()
 
     @property
     def table(self) -> PagedTable:
-        return self.query_one("#records", PagedTable)
+        return self.query_one(f"#{self.TABLE_ID}", PagedTable)
 
     # ------------------------------------------------------------------ subclasses
     def fetch(self, cursor: str | None, limit: int) -> Page[Any]:
@@ -98,12 +104,16 @@ class RecordListScreen(CertctlScreen):
         """The filters in force, for the info line."""
         return []
 
+    def empty_text(self) -> str:
+        """The panel's text when nothing is highlighted."""
+        return f"no {self.RECORD} matches"
+
     # ------------------------------------------------------------------ loading
-    def reload(self, *, keep: str | None = None, rows: int = PAGE_SIZE) -> None:
+    def reload(self, *, keep: str | None = None, rows: int = 0) -> None:
         """Load from the top again: ``rows`` as many as were loaded, ``keep`` the record under the cursor."""
         self._generation += 1
         generation = self._generation
-        limit = min(RELOAD_LIMIT, max(PAGE_SIZE, rows))
+        limit = min(RELOAD_LIMIT, max(self.PAGE_ROWS, rows))
 
         def show(page: Page[Any]) -> None:
             if generation != self._generation:
@@ -145,7 +155,7 @@ class RecordListScreen(CertctlScreen):
             self._loading_more = False
             self.update_info()
 
-        self.engine_work(lambda: self.fetch(cursor, PAGE_SIZE), show, title=self.SCREEN_NAME, group="more")
+        self.engine_work(lambda: self.fetch(cursor, self.PAGE_ROWS), show, title=self.SCREEN_NAME, group="more")
 
     def refresh_data(self, *, live: bool = False) -> None:
         current = self.highlighted()
@@ -176,11 +186,11 @@ class RecordListScreen(CertctlScreen):
         self.show_highlighted()
 
     def show_highlighted(self) -> None:
-        panel = self.query_one("#records-detail", Static)
+        panel = self.query_one(f"#{self.DETAIL_ID}", Static)
         record = self.highlighted()
         if record is None:
             panel.border_title = self.RECORD.capitalize()
-            panel.update(Text(f"no {self.RECORD} matches", style="dim"))
+            panel.update(Text(self.empty_text(), style="dim"))
             return
         panel.border_title = self.title_of(record)
         panel.update(self.describe(record))
@@ -190,4 +200,5 @@ class RecordListScreen(CertctlScreen):
             *self.info_parts(),
             f"{self.table.row_count} loaded" + (" (more below)" if self.next_cursor else ""),
         ]
-        self.query_one("#records-info", Static).update(" · ".join(parts))
+        # One fixed line (height 1): no layout pass, which would repaint the table as well.
+        self.query_one(f"#{self.INFO_ID}", Static).update(" · ".join(parts), layout=False)

@@ -14,6 +14,17 @@ SIZE = (120, 40)
 pytestmark = pytest.mark.anyio
 
 
+def _assert_drawn_alike(
+    table: PagedTable, row: int, column: int, base: Style, width: int, cursor: bool, hover: bool
+) -> None:
+    """The paged table's cell against DataTable's own rendering of it, each from an empty cache."""
+    table._cell_render_cache.clear()
+    mine = table._render_cell(row, column, base, width, cursor, hover)
+    table._cell_render_cache.clear()
+    reference = DataTable._render_cell(table, row, column, base, width, cursor, hover)
+    assert [list(line) for line in mine] == [list(line) for line in reference], (row, column, cursor, hover)
+
+
 async def _compare_every_cell(pilot, screen: str, table_id: str) -> int:  # type: ignore[no-untyped-def]
     await settle(pilot)
     pilot.app.open_screen(screen)
@@ -28,16 +39,7 @@ async def _compare_every_cell(pilot, screen: str, table_id: str) -> int:  # type
             for cursor in (False, True):
                 for hover in (False, True):
                     for base in styles:
-                        table._cell_render_cache.clear()
-                        mine = table._render_cell(row, column_index, base, width, cursor, hover)
-                        table._cell_render_cache.clear()
-                        reference = DataTable._render_cell(table, row, column_index, base, width, cursor, hover)
-                        assert [list(line) for line in mine] == [list(line) for line in reference], (
-                            row,
-                            column.label,
-                            cursor,
-                            hover,
-                        )
+                        _assert_drawn_alike(table, row, column_index, base, width, cursor, hover)
                         compared += 1
     return compared
 
@@ -70,8 +72,4 @@ async def test_cells_too_wide_styled_or_on_several_lines_match_too(make_app) -> 
         for row in range(2):
             for column_index in range(2):
                 for width in (3, 8, 40):
-                    table._cell_render_cache.clear()
-                    mine = table._render_cell(row, column_index, table.rich_style, width, True, False)
-                    table._cell_render_cache.clear()
-                    reference = DataTable._render_cell(table, row, column_index, table.rich_style, width, True, False)
-                    assert [list(line) for line in mine] == [list(line) for line in reference], (row, column_index)
+                    _assert_drawn_alike(table, row, column_index, table.rich_style, width, True, False)

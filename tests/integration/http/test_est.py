@@ -21,10 +21,10 @@ from certctl_engine.domain import Actor, CertificateFilter
 from certctl_engine.engine import Engine
 from certctl_engine.errors import InvalidInput
 from certctl_engine.http import build_app
+from certctl_engine.http.app import est_setup
 from certctl_engine.http.est import ESTConfig, client_ca_pem
 from certctl_engine.http.est_auth import hash_password
 from certctl_engine.service_tls import ensure_service_certificate
-from certctl_engine.services.est import ESTService
 
 ALICE = Actor("alice")
 PASSWORD = "correct horse"
@@ -61,11 +61,10 @@ def site(engine: Engine, tmp_path: Path) -> Iterator[Site]:
     tls = ensure_service_certificate(engine, tmp_path / "tls", ["localhost", "127.0.0.1"])
     assert tls.ca_file is not None
     # As `certctl engine` does: TLS accepts client certificates signed by the labels' CAs.
-    est = ESTService(engine.context, engine.audit, engine.certificates, engine.issuance, engine.profiles, engine.ca)
-    config = ESTConfig.from_env(_env())
-    assert config is not None
+    setup = est_setup(engine, _env())
+    assert setup is not None
     client_cas = tmp_path / "est-client-cas.pem"
-    client_cas.write_text(client_ca_pem(est, config))
+    client_cas.write_text(client_ca_pem(*setup))
     with serve(build_app(engine, env=_env()), tls=(tls.cert_file, tls.key_file), client_ca=client_cas) as url:
         yield Site(engine, tmp_path, url, tls.ca_file)
 
