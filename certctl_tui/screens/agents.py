@@ -39,6 +39,7 @@ from certctl_tui.screens.base import CertctlScreen, PaletteCommand
 from certctl_tui.screens.config import ResourceListScreen
 from certctl_tui.widgets.facts import agent_status_text, facts, grid
 from certctl_tui.widgets.form import Field, FormScreen
+from certctl_tui.widgets.paged_table import highlighted_key
 
 # The dashboard's screen registry: key -> (title, factory, command bar aliases).
 SCREEN_ENTRIES: dict[str, tuple[str, Callable[[], Screen[Any]], tuple[str, ...]]] = {
@@ -147,14 +148,7 @@ heartbeat timeout is turned Offline by the scheduler, and deployments to its tar
         self.capp.mark_loaded()
 
     def highlighted(self) -> Agent | None:
-        table = self.table
-        if not table.row_count:
-            return None
-        try:
-            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        except Exception:
-            return None
-        return self.agents.get(key or "")
+        return self.agents.get(highlighted_key(self.table) or "")
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
@@ -535,14 +529,7 @@ included by hand; agents the criteria match but an exclude keeps out are listed 
         self.capp.mark_loaded()
 
     def highlighted(self) -> tuple[Agent, str] | None:
-        table = self.table
-        if not table.row_count:
-            return None
-        try:
-            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        except Exception:
-            return None
-        return self.rows.get(key or "")
+        return self.rows.get(highlighted_key(self.table) or "")
 
     # ------------------------------------------------------------------ membership
     def _set(self, agent: Agent, membership: MembershipType | None, said: str) -> None:

@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Label, Static
 from certctl_engine.domain import AuditEvent, AuditVerification, Page
 from certctl_tui.format import stamp
 from certctl_tui.screens.base import CertctlScreen, PaletteCommand
-from certctl_tui.widgets.paged_table import PagedTable
+from certctl_tui.widgets.paged_table import PagedTable, highlighted_key
 
 PAGE_SIZE = 50
 FILTER_KEYS = {"actor": "actor", "action": "action", "type": "resource_type", "id": "resource_id"}
@@ -145,9 +145,7 @@ Every change, newest first, chained by hashes.
             if generation != self._generation:
                 return
             table = self.query_one(PagedTable)
-            keep = None
-            if live and table.row_count:
-                keep = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+            keep = highlighted_key(table) if live else None
             table.clear()
             self._add(page.items)
             self.next_cursor = page.next_cursor

@@ -39,6 +39,7 @@ from certctl_tui.screens.base import CertctlScreen, PaletteCommand
 from certctl_tui.screens.certificates import References, load_references
 from certctl_tui.widgets.confirm import ConfirmDialog
 from certctl_tui.widgets.form import Field, FormScreen
+from certctl_tui.widgets.paged_table import highlighted_key
 from certctl_tui.widgets.version_diff import VersionDiffScreen
 
 if TYPE_CHECKING:
@@ -388,13 +389,7 @@ signature, CA constraint, key identifier, issuer and chain.
         return Text(str(self.marked_versions.index(version_id) + 1), style="bold magenta")
 
     def highlighted_version(self) -> str | None:
-        table = self.query_one("#versions", DataTable)
-        if table.row_count == 0:
-            return None
-        try:
-            return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        except Exception:
-            return None
+        return highlighted_key(self.query_one("#versions", DataTable))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id == "versions":

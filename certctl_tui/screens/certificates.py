@@ -29,7 +29,7 @@ from certctl_engine.errors import CertctlError
 from certctl_tui.format import ago, expires_in, status_text, urgency_style
 from certctl_tui.screens.base import CertctlScreen, PaletteCommand
 from certctl_tui.widgets.confirm import ConfirmDialog
-from certctl_tui.widgets.paged_table import PagedTable
+from certctl_tui.widgets.paged_table import PagedTable, highlighted_key
 
 PAGE_SIZE = 50
 FILTER_DEBOUNCE_SECONDS = 0.025
@@ -268,14 +268,7 @@ Colours: red expires within 7 days (or expired/failed), yellow within 30, green 
         return ids
 
     def highlighted_id(self) -> str | None:
-        table = self.table
-        if table.row_count == 0:
-            return None
-        try:
-            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
-        except Exception:
-            return None
-        return key.value
+        return highlighted_key(self.table)
 
     # ------------------------------------------------------------------ loading
     def _fetch(self, cursor: str | None) -> Page[Certificate]:

@@ -35,6 +35,7 @@ from certctl_tui.screens.base import CertctlScreen, PaletteCommand
 from certctl_tui.widgets.confirm import ConfirmDialog
 from certctl_tui.widgets.form import Field, FormScreen
 from certctl_tui.widgets.issuer_form import IssuerFormScreen, check_text
+from certctl_tui.widgets.paged_table import highlighted_key
 
 
 class DetailView(ModalScreen[None]):
@@ -156,14 +157,7 @@ class ResourceListScreen(CertctlScreen):
         )
 
     def highlighted(self) -> Any | None:
-        table = self.query_one(DataTable)
-        if not table.row_count:
-            return None
-        try:
-            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        except Exception:
-            return None
-        return self.items.get(key or "")
+        return self.items.get(highlighted_key(self.query_one(DataTable)) or "")
 
     # actions
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:

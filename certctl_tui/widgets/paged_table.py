@@ -3,6 +3,8 @@ its plain one-line text cells without Rich's general layout machinery."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Span, Text
@@ -16,6 +18,16 @@ CURSOR_AHEAD_ROWS = 10
 SCROLL_AHEAD_ROWS = 5
 """...or when the visible window ends this close to it (mouse wheel, page down, a tall terminal)."""
 _NULL = Style.null()
+
+
+def highlighted_key(table: DataTable[Any]) -> str | None:
+    """The row key under a table's cursor, or None for an empty table (or a cursor off its rows)."""
+    if table.row_count == 0:
+        return None
+    try:
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+    except Exception:  # the cursor is off the rows while they are replaced
+        return None
 
 
 class PagedTable(DataTable[object]):

@@ -17,7 +17,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from certctl_engine.domain import Page
 from certctl_tui.screens.base import CertctlScreen
-from certctl_tui.widgets.paged_table import PagedTable
+from certctl_tui.widgets.paged_table import PagedTable, highlighted_key
 
 PAGE_SIZE = 100
 RELOAD_LIMIT = 500
@@ -172,13 +172,7 @@ class RecordListScreen(CertctlScreen):
 
     # ------------------------------------------------------------------ cursor
     def highlighted(self) -> Any | None:
-        table = self.table
-        if table.row_count == 0:
-            return None
-        try:
-            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        except Exception:
-            return None
+        key = highlighted_key(self.table)
         return self.records.get(key) if key else None
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
